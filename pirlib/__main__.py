@@ -1,0 +1,5 @@
+import sys
+
+from pirlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""Command-line interface: `python -m pirlib <command> [options]`.
+
+Each command lives in its own module `pirlib/commands/<name>.py` exposing `add_arguments(parser)` and
+`run(args) -> int`; this file only lists them, so `--help` stays fast (modules are imported on use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+COMMANDS = {
+    "synth": "generate the SynthRS dataset (the offline default)",
+    "prepare": "prepare RSITMD / RSICD from their annotation files and images",
+    "pretrain-prior": "pretrain the scene-prior CNN on scene classification",
+    "train": "train PIR, the baseline or an ablation",
+    "evaluate": "retrieval metrics (R@1/5/10 both ways, mR) of a checkpoint",
+    "embed": "export image and text embeddings of a checkpoint",
+    "convert-official": "convert an official PIR checkpoint to a pirlib checkpoint",
+    "bench": "throughput, memory and hot-spot benchmarks",
+}
+
+
+def _module_name(command: str) -> str:
+    return "pirlib.commands." + command.replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pirlib", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for command, help_text in COMMANDS.items():
+        subparsers.add_parser(command, help=help_text, description=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints usage / help / the unknown-command error
+        return 2
+    command, rest = argv[0], argv[1:]
+    if importlib.util.find_spec(_module_name(command)) is None:
+        print(f"pirlib {command}: not implemented yet", file=sys.stderr)
+        return 2
+    module = importlib.import_module(_module_name(command))
+    sub = argparse.ArgumentParser(prog=f"python -m pirlib {command}", description=COMMANDS[command])
+    module.add_arguments(sub)
+    return int(module.run(sub.parse_args(rest)) or 0)

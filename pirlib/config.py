@@ -1,0 +1,304 @@
+"""Configuration: nested dataclasses whose defaults are the paper's hyper-parameters.
+
+The defaults reproduce the PIR paper's setting (Pan, Ma, Bai, ACM MM 2023; the official `configs/Retrieval_rsitmd.yaml`,
+see `../shared/PIR_SPEC.md` §1). YAML files in `configs/` override them; `--set section.field=value` overrides a YAML.
+Paths to pretrained weights are not hyper-parameters: they default to None (random initialisation) and the paper
+profiles set them.
+
+Loading is strict: an unknown or misspelt key is an error naming the key and the closest valid one, and a value of the
+wrong type is an error naming the expected type. Every run directory stores the fully resolved config
+(`save_config`), so a run can always be reproduced from its own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message says which and what to do."""
+
+
+@dataclass
+class VisionConfig:
+    """Swin Transformer image encoder (timm). Paper: Swin-T, 224 px, 7×7 grid + mean token = 50 tokens."""
+
+    model_name: str = "swin_tiny_patch4_window7_224"  # timm architecture name
+    pretrained: str | None = None  # None: random init; a local file (.pth/.safetensors, Microsoft or timm keys)
+    image_size: int = 224  # input resolution in pixels
+    patch_size: int = 4  # patch embedding stride
+    embed_dim: int = 96  # channels of the first stage (96 for Swin-T)
+    depths: tuple[int, ...] = (2, 2, 6, 2)  # blocks per stage
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)  # attention heads per stage
+    window_size: int = 7  # local attention window
+    drop_path_rate: float = 0.1  # stochastic depth, linear over all blocks
+
+
+@dataclass
+class PriorConfig:
+    """Frozen scene-recognition CNN whose pooled feature instructs VIR (paper: AID-pretrained ResNet-50)."""
+
+    model_name: str = "resnet50"  # timm architecture name
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra timm.create_model arguments (e.g. channels)
+    checkpoint: str | None = None  # local weights (official `conv_encoder.N.*`, torchvision or timm naming)
+    batchnorm_train_mode: bool = False  # official behaviour: BatchNorm statistics drift during training
+
+
+@dataclass
+class TextConfig:
+    """BERT text encoder (transformers `BertModel`, no pooler). Paper: bert-base-uncased."""
+
+    pretrained: str | None = None  # None: random init; a local directory or hub name for `from_pretrained`
+    tokenizer: str = "bert-base-uncased"  # local directory / hub name, or "wordpiece" (trained on the captions)
+    vocab_size: int = 30522  # ignored when the tokenizer or pretrained weights define it
+    hidden_size: int = 768  # BERT width
+    num_layers: int = 12  # transformer layers
+    num_heads: int = 12  # attention heads
+    intermediate_size: int = 3072  # feed-forward width
+    max_position_embeddings: int = 512  # longest sequence the position table holds
+    dropout: float = 0.1  # hidden and attention dropout
+    max_tokens: int = 47  # captions are truncated to this many tokens
+    use_attention_mask: bool = True  # official code passes no mask (padding is attended): set False for parity
+
+
+@dataclass
+class ModelConfig:
+    """The common space, VIR and LCA (paper §3)."""
+
+    embed_dim: int = 512  # dimension D of the common subspace
+    use_vir: bool = True  # Vision Instruction Representation; False with use_lca False is the baseline
+    use_lca: bool = True  # Language Cycle Attention
+    filter_size: int = 40  # tokens kept by rank & filter (of 50 in the paper)
+    num_instruction_layers: int = 2  # Spatial-PAE steps in VIR (official `instru_num`)
+    num_cycles: int = 3  # Temporal-PAE cycles in LCA (official `cycle_num`)
+    num_attention_heads: int = 8  # heads of the PAE attention blocks
+    dropout: float = 0.2  # PAE dropout, also on attention probabilities (official `dropout_r`)
+    temperature: float = 0.07  # initial learnable temperature of the contrastive loss (official `temp1`)
+    affiliation_temperature: float = 0.07  # initial learnable temperature of the affiliation loss (`temp2`)
+    min_temperature: float = 0.01  # learnable temperatures are clamped to [min, max] (official: never clamped)
+    max_temperature: float = 1.0  # upper clamp of the learnable temperatures
+
+
+@dataclass
+class LossConfig:
+    """Training objective (paper §3.4): contrastive + affiliation_weight × affiliation, or triplet."""
+
+    objective: Literal["contrastive", "triplet"] = "contrastive"  # main alignment loss
+    affiliation_weight: float = 1.0  # weight of the cluster-wise affiliation loss (official `center_factor`); 0 = off
+    use_image_ids: bool = True  # contrastive positives = all captions of the same image (multi-positive)
+    triplet_margin: float = 0.2  # margin of the triplet loss
+    triplet_max_violation: bool = False  # hardest negative only (VSE++) instead of the sum over negatives
+
+
+@dataclass
+class DataConfig:
+    """Dataset location and loading."""
+
+    root: str = "data/synthrs"  # a prepared dataset directory (`pirlib synth` or `pirlib prepare` output)
+    validation_fraction: float = 0.1  # training images held out for honest model selection (0 = official protocol)
+    group_by_scene: bool = False  # batches drawn scene by scene (hard in-batch negatives)
+    num_workers: int = 2  # DataLoader worker processes
+    gpu_resident: bool = False  # keep decoded uint8 images on the GPU and augment there
+    augment: bool = True  # official training augmentation (random resized crop, flip, RandAugment)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run control. Paper: AdamW, lr 6e-5, batch 128, 50 epochs, 10% linear warm-up."""
+
+    epochs: int = 50  # passes over the training captions
+    batch_size: int = 128  # global batch of image-caption pairs (split over ranks)
+    learning_rate: float = 6e-5  # peak learning rate
+    lr_mult: float = 2.0  # learning-rate multiplier of newly initialised modules
+    apply_lr_mult: bool = True  # official code declares lr_mult but never applies it: False for official behaviour
+    weight_decay: float = 0.01  # AdamW decay (not on biases, norms and temperatures)
+    betas: tuple[float, float] = (0.9, 0.98)  # AdamW betas
+    eps: float = 1e-8  # AdamW epsilon
+    warmup_fraction: float = 0.1  # share of steps with linear warm-up, then linear decay to 0
+    max_steps: int | None = None  # cap on total optimisation steps (counting steps before a resume)
+    seed: int = 42  # seeds model init, data order and augmentation
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    compile: bool = False  # torch.compile the model
+    channels_last: bool = True  # channels-last image tensors on CUDA
+    eval_every_epochs: int = 1  # validation (and test) evaluation period; 0 = only at the end
+    checkpoint_every_steps: int = 0  # extra mid-epoch checkpoints (0 = end of epoch only)
+    eval_batch_size: int = 256  # batch size when embedding images and captions for evaluation
+
+
+@dataclass
+class Config:
+    """A whole PIR run."""
+
+    name: str = "pir"  # a label for the run
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# dict <-> dataclass, with strict keys and types
+
+
+def _closest(name: str, options: list[str]) -> str:
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.0)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against the annotation `tp` and return it in canonical form (tuples for tuple fields)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as error:
+                errors.append(error)
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}") from errors[-1] if errors else None
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected bool (true/false), got {value!r}")
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from a (possibly partial) nested dict; missing fields keep their defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of fields, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key '{key}'{_closest(str(key), names)}")
+        values[key] = _convert(value, hints[key], f"{where}.{key}")
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Nested plain dict (tuples become lists) suitable for YAML/JSON."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(asdict(config))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# files and overrides
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:
+    """Paper defaults, then the YAML file at `path` (if any), then `section.field=value` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (the shipped profiles are in configs/)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        where = str(path)
+    else:
+        where = "config"
+    config = from_dict(Config, data, where)
+    return apply_overrides(config, overrides or [])
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Return a copy of `config` with `section.field=value` assignments applied (values parsed as YAML)."""
+    data = to_dict(config)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{override}': expected section.field=value, e.g. train.epochs=3")
+        node, parts = data, key.strip().split(".")
+        cls: Any = Config
+        for depth, part in enumerate(parts):
+            names = [f.name for f in dataclasses.fields(cls)]
+            if part not in names:
+                prefix = ".".join(parts[:depth]) or "config"
+                raise ConfigError(f"override '{override}': unknown key '{part}' in {prefix}{_closest(part, names)}")
+            hint = typing.get_type_hints(cls)[part]
+            if depth < len(parts) - 1:
+                if not dataclasses.is_dataclass(hint):
+                    raise ConfigError(f"override '{override}': '{part}' is a value, not a section")
+                node, cls = node[part], hint
+            else:
+                if dataclasses.is_dataclass(hint):
+                    raise ConfigError(f"override '{override}': '{part}' is a section; set one of its fields")
+                node[part] = yaml.safe_load(raw) if raw.strip() else None
+    return from_dict(Config, data, "config (after --set overrides)")
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=None)
+
+
+def save_config(config: Config, path: str | os.PathLike) -> None:
+    """Write the fully resolved config as YAML, atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        handle.write(dump_config(config))
+    os.replace(handle.name, path)
