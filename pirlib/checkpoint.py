@@ -45,8 +45,9 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n"))
 
 
-def save_model(model: torch.nn.Module, config: Config, directory: str | os.PathLike, metadata: dict | None = None,
-               tokenizer=None) -> Path:
+def save_model(
+    model: torch.nn.Module, config: Config, directory: str | os.PathLike, metadata: dict | None = None, tokenizer=None
+) -> Path:
     """Write weights, config (+ metadata) and optionally the tokenizer into `directory`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -61,8 +62,10 @@ def save_model(model: torch.nn.Module, config: Config, directory: str | os.PathL
 def read_metadata(directory: str | os.PathLike) -> dict:
     path = Path(directory) / METADATA_FILE
     if not path.is_file():
-        raise CheckpointError(f"{path}: not found; a pirlib checkpoint directory holds {METADATA_FILE} and "
-                              f"{WEIGHTS_FILE} (written by `pirlib train` or `pirlib convert-official`)")
+        raise CheckpointError(
+            f"{path}: not found; a pirlib checkpoint directory holds {METADATA_FILE} and "
+            f"{WEIGHTS_FILE} (written by `pirlib train` or `pirlib convert-official`)"
+        )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
