@@ -3,7 +3,8 @@
 Steps, all before anything is written:
 1. read the annotations (`readers.py`: precomp text, X-VLM JSON, dataset_*.json);
 2. normalise captions with `pre_caption`; blank captions are dropped, the image keeps its other captions, and their
-   locations are reported (warning, datasheet) — the policy of `data/README.md`;
+   locations are reported (warning, datasheet) — the policy of `data/README.md`; an image whose captions are all
+   blank cannot be a retrieval sample and is dropped, by name (4 RSITMD training images: their 20 blank lines);
 3. scene labels: the filename prefix for RSITMD (`boat_0.tif` -> `boat`), a `filename,class` CSV for RSICD
    (`--classes`), optionally restricted and ordered by a class-name list (`--class-names`);
 4. every image is checked (exists, opens as an image); missing or unreadable ones fail the command with their count
@@ -14,13 +15,14 @@ Images are not copied: `image_root` in dataset.json is the absolute `--images` f
 from __future__ import annotations
 
 import csv
+import json
 import os
+import tempfile
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pirlib.checkpoint import atomic_write_json
 from pirlib.data.captions import MAX_WORDS, BlankCaptionError, pre_caption
 from pirlib.data.format import ImageRecord, write_index
 from pirlib.data.images import check_image
@@ -39,6 +41,14 @@ class PrepareError(ValueError):
     def __init__(self, message: str, summary: dict | None = None) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """Temporary file in the same folder, then `os.replace`."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as out:
+        json.dump(data, out, indent=1)
+        out.write("\n")
+    os.replace(out.name, path)
 
 
 def _first(items: list[str]) -> str:
@@ -85,7 +95,7 @@ def assign_classes(
 
 
 def normalise_captions(images: list[RawImage], max_words: int) -> tuple[list[tuple[str, ...]], list[str]]:
-    """Each image's normalised captions, and the locations of the blank ones that were dropped."""
+    """Each image's normalised captions (empty when all are blank), and the locations of the blank ones."""
     captions, blank = [], []
     for image in images:
         kept = []
@@ -94,10 +104,6 @@ def normalise_captions(images: list[RawImage], max_words: int) -> tuple[list[tup
                 kept.append(pre_caption(caption.text, max_words))
             except BlankCaptionError:
                 blank.append(caption.location)
-        if not kept:
-            raise PrepareError(
-                f"image {image.file}: every caption is blank ({_first([c.location for c in image.captions])})"
-            )
         captions.append(tuple(kept))
     return captions, blank
 
@@ -118,7 +124,9 @@ def validate_images(image_root: Path, files: list[str], summary: dict, workers: 
         raise PrepareError("; ".join(parts) + f". Check --images {image_root} (nothing was written)", summary)
 
 
-def datasheet(name: str, classes: list[str], records: list[ImageRecord], blank: list[str]) -> dict:
+def datasheet(
+    name: str, classes: list[str], records: list[ImageRecord], blank: list[str], captionless: list[str]
+) -> dict:
     """Counts, class histogram, caption-length statistics and vocabulary size of a dataset."""
     lengths = sorted(len(caption.split()) for record in records for caption in record.captions)
     words = Counter(word for record in records for caption in record.captions for word in caption.split())
@@ -139,6 +147,7 @@ def datasheet(name: str, classes: list[str], records: list[ImageRecord], blank: 
     }
     sheet["vocabulary_size"] = len(words)
     sheet["blank_captions"] = blank
+    sheet["dropped_images"] = captionless
     return sheet
 
 
@@ -174,8 +183,10 @@ def prepare_dataset(
     records = [
         ImageRecord(image.file, image.split, label, caption)
         for image, label, caption in zip(raw, labels, captions, strict=True)
+        if caption
     ]
-    sheet = datasheet(dataset, classes, records, blank)
+    captionless = [image.file for image, caption in zip(raw, captions, strict=True) if not caption]
+    sheet = datasheet(dataset, classes, records, blank, captionless)
     summary = {
         "dataset": dataset,
         "train_images": sheet["splits"]["train"]["images"],
@@ -186,12 +197,17 @@ def prepare_dataset(
         "blank_captions": len(blank),
         "missing_images": 0,
     }
-    validate_images(image_root, [image.file for image in raw], summary)
+    validate_images(image_root, [record.file for record in records], summary)
     if blank:
         warnings.warn(
-            f"{len(blank)} blank captions dropped (their images keep their other captions): {', '.join(blank)}",
+            f"{len(blank)} blank captions dropped: {', '.join(blank)}",
+            stacklevel=2,
+        )
+    if captionless:
+        warnings.warn(
+            f"{len(captionless)} images dropped because every caption of theirs is blank: {', '.join(captionless)}",
             stacklevel=2,
         )
     write_index(out, dataset, classes, records, image_root=str(image_root))
-    atomic_write_json(Path(out) / DATASHEET_FILE, sheet)
+    write_json_atomically(Path(out) / DATASHEET_FILE, sheet)
     return summary
