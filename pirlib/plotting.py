@@ -1,0 +1,182 @@
+"""Figure helpers shared by the tutorial notebooks (they keep the notebooks thin).
+
+- `save_figure`: write a figure to `figures/NN_name.png` atomically.
+- `to_display_image`: a normalised image tensor [3, H, W] back to displayable RGB [H, W, 3] in [0, 1].
+- `image_caption_grid`: sample images with their (wrapped) captions, e.g. a dataset overview.
+- `class_histogram`: images per scene class, one bar colour per split.
+- `caption_length_histograms`: words per caption of several datasets on one axis, as fractions.
+- `belief_heatmap`, `token_filter_overlay`: VIR's rank & filter (paper §3.2) on the Swin token grid. Token 0 is the
+  global (mean) token; token n ≥ 1 is grid cell n - 1 in row-major order (PIR_SPEC §2.1), so on a g × g grid token n
+  sits at row (n - 1) // g, column (n - 1) % g.
+- `plot_sequence_norms`: per-position L2 norms of token sequences at successive PAE steps (how Spatial-/Temporal-PAE
+  change the tokens).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+KEPT_COLOUR = "#ffd400"  # outline of a token that survives rank & filter
+FIRST_COLOUR = "#ff2d55"  # the highest-belief token (VIR's local token descends from it)
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save `figure` as PNG at `path` (folders created), atomically: a temporary file, then a rename."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"save_figure: {path} must end in .png (figures are written as figures/NN_name.png)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        figure.savefig(handle, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    os.replace(handle.name, path)
+    return path
+
+
+def to_display_image(image: torch.Tensor | np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Undo the input normalisation: [3, H, W] tensor → [H, W, 3] float array clipped to [0, 1]."""
+    image = torch.as_tensor(image).detach().float().cpu()
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"to_display_image: expected an image tensor [3, H, W], got shape {tuple(image.shape)}")
+    mean_tensor = torch.tensor(mean).view(3, 1, 1)  # [3, 1, 1]
+    std_tensor = torch.tensor(std).view(3, 1, 1)  # [3, 1, 1]
+    return (image * std_tensor + mean_tensor).clamp(0, 1).permute(1, 2, 0).numpy()  # [H, W, 3]
+
+
+def image_caption_grid(
+    images: Sequence,
+    captions: Sequence[str],
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    wrap_width: int = 36,
+    panel_size: float = 2.6,
+) -> Figure:
+    """A grid of images (PIL images or [H, W, 3] arrays) with a title above and the wrapped caption below each."""
+    if len(images) != len(captions) or (titles is not None and len(titles) != len(images)):
+        raise ValueError(
+            f"image_caption_grid: {len(images)} images, {len(captions)} captions"
+            + (f", {len(titles)} titles" if titles is not None else "")
+            + " (need one caption and title per image)"
+        )
+    if not images:
+        raise ValueError("image_caption_grid: no images to show")
+    columns = min(columns, len(images))
+    rows = -(-len(images) // columns)
+    wrapped = [textwrap.fill(caption, wrap_width) for caption in captions]
+    caption_lines = max(text.count("\n") + 1 for text in wrapped)
+    row_height = panel_size + 0.17 * caption_lines + 0.35
+    figure, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, row_height * rows), squeeze=False)
+    for position, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if position >= len(images):
+            continue
+        axis.imshow(np.asarray(images[position]))
+        if titles is not None:
+            axis.set_title(titles[position], fontsize=9, fontweight="bold")
+        axis.text(0.0, -0.03, wrapped[position], transform=axis.transAxes, fontsize=7.5, va="top", ha="left")
+    figure.tight_layout()
+    return figure
+
+
+def class_histogram(classes: Sequence[str], counts_by_split: Mapping[str, Sequence[int]], ax: Axes) -> Axes:
+    """Stacked bars of images per class, one colour per split (e.g. {"train": [...], "test": [...]})."""
+    bottom = np.zeros(len(classes))
+    for split, counts in counts_by_split.items():
+        if len(counts) != len(classes):
+            raise ValueError(f"class_histogram: split '{split}' has {len(counts)} counts for {len(classes)} classes")
+        ax.bar(np.arange(len(classes)), counts, bottom=bottom, label=split)
+        bottom += np.asarray(counts, dtype=float)
+    ax.set_xticks(np.arange(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("images")
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def caption_length_histograms(lengths_by_dataset: Mapping[str, Sequence[int]], ax: Axes, max_words: int = 40) -> Axes:
+    """Words per caption of each dataset as step histograms of fractions (datasets of any size compare)."""
+    bins = np.arange(0.5, max_words + 1.5)
+    for name, lengths in lengths_by_dataset.items():
+        lengths = np.clip(np.asarray(lengths), 0, max_words)
+        weights = np.full(len(lengths), 1.0 / max(len(lengths), 1))
+        ax.hist(lengths, bins=bins, weights=weights, histtype="step", linewidth=1.8, label=f"{name} (n={len(lengths)})")
+    ax.set_xlabel("words per caption")
+    ax.set_ylabel("fraction of captions")
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def _grid_side(num_tokens: int) -> int:
+    side = int(round((num_tokens - 1) ** 0.5))
+    if side * side != num_tokens - 1:
+        raise ValueError(f"{num_tokens} tokens are not 1 global token + a square grid (expected 1 + g*g, e.g. 50)")
+    return side
+
+
+def belief_heatmap(belief: torch.Tensor | np.ndarray, ax: Axes, title: str = "belief") -> Axes:
+    """Heat map of one image's belief over its tokens [N] (N = 1 + g*g): the grid, with the global token's value."""
+    belief = np.asarray(torch.as_tensor(belief).detach().float().cpu())
+    side = _grid_side(belief.shape[0])
+    grid = belief[1:].reshape(side, side)  # [g, g], row-major like the Swin grid
+    image = ax.imshow(grid, cmap="magma", vmin=0.0, vmax=float(belief.max()))
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(f"{title}\nglobal token: {belief[0]:.3f}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def token_filter_overlay(image: np.ndarray, order: Sequence[int], filter_size: int, ax: Axes) -> Axes:
+    """Image [H, W, 3] with its g × g token grid: dropped tokens greyed out, kept ones outlined, the first starred.
+
+    `order` is VIR's ranking of the N = 1 + g*g tokens (descending belief); the first `filter_size` are kept.
+    """
+    order = [int(index) for index in order]
+    side = _grid_side(len(order))
+    kept = set(order[:filter_size])
+    height, width = image.shape[:2]
+    cell_height, cell_width = height / side, width / side
+    ax.imshow(image)
+    for token in range(1, side * side + 1):
+        row, column = divmod(token - 1, side)
+        corner = (column * cell_width - 0.5, row * cell_height - 0.5)
+        if token in kept:
+            ax.add_patch(Rectangle(corner, cell_width, cell_height, fill=False, edgecolor=KEPT_COLOUR, linewidth=0.8))
+        else:
+            ax.add_patch(Rectangle(corner, cell_width, cell_height, facecolor="black", alpha=0.65, edgecolor="none"))
+    first = order[0]
+    if first == 0:
+        caption = "first: global token"
+    else:
+        row, column = divmod(first - 1, side)
+        ax.plot((column + 0.5) * cell_width, (row + 0.5) * cell_height, marker="*", markersize=13, color=FIRST_COLOUR)
+        caption = f"first: cell ({row}, {column})"
+    global_state = "kept" if 0 in kept else "dropped"
+    ax.set_title(f"kept {filter_size}/{len(order)} · global {global_state}\n{caption}", fontsize=8)
+    ax.axis("off")
+    return ax
+
+
+def plot_sequence_norms(steps: Mapping[str, torch.Tensor | np.ndarray], ax: Axes) -> Axes:
+    """One line per step: the L2 norm of each position of a token sequence [L, D] (one sample)."""
+    for name, tokens in steps.items():
+        tokens = torch.as_tensor(tokens).detach().float().cpu()
+        if tokens.ndim != 2:
+            raise ValueError(f"plot_sequence_norms: step '{name}' must be one sample [L, D], got {tuple(tokens.shape)}")
+        ax.plot(tokens.norm(dim=-1).numpy(), marker=".", label=name)
+    ax.set_xlabel("position")
+    ax.set_ylabel("token L2 norm")
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
