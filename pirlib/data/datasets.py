@@ -106,10 +106,12 @@ class CaptionCollator:
 class SceneGroupedBatchSampler(Sampler[list[int]]):
     """Batches drawn scene by scene, so in-batch negatives share the scene (hard negatives).
 
-    Each epoch, every scene's samples are shuffled and cut into chunks of `batch_size // scenes_per_batch`; the chunks
-    are shuffled and concatenated into batches, so a batch holds about `scenes_per_batch` scenes. Every sample appears
-    once per epoch. The order depends only on (seed, epoch): call `set_epoch` each epoch. With `num_replicas` > 1,
-    rank r takes batches r, r + num_replicas, ... (the epoch is cut to a multiple of num_replicas batches).
+    Each epoch, every scene's samples are shuffled and cut into chunks of `batch_size // scenes_per_batch`; the full
+    chunks are shuffled and concatenated into batches (then the scenes' shorter remainders), so when `batch_size` is a
+    multiple of `scenes_per_batch` a batch holds at most `scenes_per_batch` scenes, except the last few batches made
+    of remainders. Every sample appears once per epoch. The order depends only on (seed, epoch): call `set_epoch`
+    each epoch. With `num_replicas` > 1, rank r takes batches r, r + num_replicas, ... (the epoch is cut to a
+    multiple of num_replicas batches).
     """
 
     def __init__(
@@ -143,13 +145,16 @@ class SceneGroupedBatchSampler(Sampler[list[int]]):
         by_scene: dict[int, list[int]] = {}
         for position, label in enumerate(self.labels):
             by_scene.setdefault(label, []).append(position)
-        chunks = []
+        full, partial = [], []
         for label in sorted(by_scene):
             members = by_scene[label]
             rng.shuffle(members)
-            chunks.extend(members[start : start + self.chunk_size] for start in range(0, len(members), self.chunk_size))
-        rng.shuffle(chunks)
-        order = [position for chunk in chunks for position in chunk]
+            for start in range(0, len(members), self.chunk_size):
+                chunk = members[start : start + self.chunk_size]
+                (full if len(chunk) == self.chunk_size else partial).append(chunk)
+        rng.shuffle(full)
+        rng.shuffle(partial)
+        order = [position for chunk in full + partial for position in chunk]  # partial chunks last keep alignment
         batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()

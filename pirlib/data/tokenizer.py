@@ -1,9 +1,10 @@
 """Text tokenizers (paper §4.1: BERT-base uncased; `max_tokens` 47, applied by `CaptionCollator`).
 
 - Paper profile: `text_config.tokenizer` is a local directory or hub name -> `BertTokenizerFast.from_pretrained`.
-- Offline tiny profile: `text_config.tokenizer == "wordpiece"` -> a BERT-style WordPiece vocabulary (lowercase,
-  [PAD]=0 [UNK] [CLS] [SEP] [MASK], [CLS] ... [SEP] post-processing) trained with Hugging Face `tokenizers` on the
-  TRAINING captions of the dataset, saved in `<data_root>/tokenizer/` and reused from there afterwards.
+- Offline tiny profile: `text_config.tokenizer == "wordpiece"` -> a BERT-style WordPiece tokenizer (Hugging Face
+  `tokenizers` WordPiece model, BERT normaliser and pre-tokeniser, lowercase, [PAD]=0 [UNK] [CLS] [SEP] [MASK],
+  [CLS] ... [SEP] post-processing) whose vocabulary is built from the TRAINING captions of the dataset (characters,
+  then whole words by frequency), saved in `<data_root>/tokenizer/` and reused from there afterwards.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from pirlib.config import TextConfig
@@ -29,18 +31,39 @@ class TokenizerError(RuntimeError):
     """The requested tokenizer cannot be found or built."""
 
 
-def train_wordpiece(captions: list[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
-    """A BERT-style uncased WordPiece tokenizer trained on `captions` (deterministic for a given caption list)."""
-    if not captions:
-        raise TokenizerError("cannot train a WordPiece tokenizer on zero captions")
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+def _empty_backend(vocabulary: dict[str, int]) -> Tokenizer:
+    backend = Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]", max_input_chars_per_word=100))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=1, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-    )
-    backend.train_from_iterator(captions, trainer=trainer)
+    return backend
+
+
+def wordpiece_vocabulary(captions: list[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> list[str]:
+    """Special tokens, every character (alone and as a "##" continuation), then whole words by frequency.
+
+    Words that do not fit in `vocab_size` are split into character pieces rather than mapped to [UNK]. Ties are
+    broken alphabetically, so the vocabulary depends only on the captions (Hugging Face's WordPieceTrainer is not
+    deterministic: five trainings on the RSITMD captions gave five different vocabularies).
+    """
+    if not captions:
+        raise TokenizerError("cannot build a WordPiece vocabulary from zero captions")
+    backend = _empty_backend({token: k for k, token in enumerate(SPECIAL_TOKENS)})
+    words: Counter[str] = Counter()
+    for caption in captions:
+        normalised = backend.normalizer.normalize_str(caption)
+        words.update(word for word, _ in backend.pre_tokenizer.pre_tokenize_str(normalised))
+    alphabet = sorted({character for word in words for character in word})
+    vocabulary = [*SPECIAL_TOKENS, *alphabet, *(f"##{character}" for character in alphabet)]
+    known = set(vocabulary)
+    ranked = sorted((word for word in words if word not in known), key=lambda word: (-words[word], word))
+    return vocabulary + ranked[: max(0, vocab_size - len(vocabulary))]
+
+
+def train_wordpiece(captions: list[str], vocab_size: int = DEFAULT_VOCAB_SIZE) -> PreTrainedTokenizerFast:
+    """A BERT-style uncased WordPiece tokenizer whose vocabulary comes from `captions` (deterministic)."""
+    vocabulary = wordpiece_vocabulary(captions, vocab_size)
+    backend = _empty_backend({token: k for k, token in enumerate(vocabulary)})
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
