@@ -1,20 +1,28 @@
-"""pirlib checkpoints: a directory with `model.safetensors` (weights), `checkpoint.json` (resolved config and
-metadata such as epoch and step) and, when given, the `tokenizer/` the model was trained with.
+"""pirlib checkpoints: a directory with `model.safetensors` (weights), `checkpoint.json` (resolved config,
+metadata such as epoch and step, and the SHA-256 of the weight files), when given the `tokenizer/` the model was
+trained with, and for resumable training checkpoints `training_state.pt` (optimiser, scheduler, step, RNG states:
+plain tensors and numbers, loadable with `torch.load(weights_only=True)`).
 
-Every file is written atomically (temporary file in the same directory, then `os.replace`), so an interrupted write
-never leaves a half-written checkpoint behind.
+Every file is written atomically (temporary file in the same directory, then `os.replace`), and a whole checkpoint
+directory is replaced atomically too (`atomic_directory`: written beside, then swapped in by renames), so an
+interruption, even SIGKILL, never leaves a half-written checkpoint behind. A file whose bytes no longer match the
+checksum recorded in `checkpoint.json` is reported by name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pirlib.config import Config, ConfigError, from_dict, to_dict
@@ -22,6 +30,8 @@ from pirlib.config import Config, ConfigError, from_dict, to_dict
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "checkpoint.json"
 TOKENIZER_DIR = "tokenizer"
+TRAINING_STATE_FILE = "training_state.pt"
+CHECKSUMS_KEY = "sha256"  # checkpoint.json: {file name: SHA-256 hex digest}
 
 
 class CheckpointError(RuntimeError):
@@ -45,18 +55,43 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n"))
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def save_model(
     model: torch.nn.Module, config: Config, directory: str | os.PathLike, metadata: dict | None = None, tokenizer=None
 ) -> Path:
-    """Write weights, config (+ metadata) and optionally the tokenizer into `directory`."""
+    """Write weights, config (+ metadata) and optionally the tokenizer into `directory`.
+
+    `metadata[CHECKSUMS_KEY]` may list checksums of other files already written there (the training state)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     atomic_write_bytes(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    atomic_write_json(directory / METADATA_FILE, {"config": to_dict(config), **(metadata or {})})
+    metadata = dict(metadata or {})
+    checksums = {**metadata.pop(CHECKSUMS_KEY, {}), WEIGHTS_FILE: file_sha256(directory / WEIGHTS_FILE)}
+    atomic_write_json(directory / METADATA_FILE, {"config": to_dict(config), **metadata, CHECKSUMS_KEY: checksums})
     return directory
+
+
+def verify_checksum(directory: str | os.PathLike, name: str) -> None:
+    """Raise CheckpointError when `directory/name` differs from the checksum recorded in checkpoint.json."""
+    directory = Path(directory)
+    expected = (
+        read_metadata(directory).get(CHECKSUMS_KEY, {}).get(name) if (directory / METADATA_FILE).is_file() else None
+    )
+    if expected is not None and file_sha256(directory / name) != expected:
+        raise CheckpointError(
+            f"{directory / name}: corrupted (its SHA-256 differs from the one recorded in {METADATA_FILE}); "
+            f"re-create the checkpoint or resume from another one"
+        )
 
 
 def read_metadata(directory: str | os.PathLike) -> dict:
@@ -84,9 +119,10 @@ def load_state_dict(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; is {directory} a pirlib checkpoint directory?")
+    verify_checksum(directory, WEIGHTS_FILE)
     try:
         return load_file(str(path))
-    except (SafetensorsError, OSError, ValueError) as error:
+    except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({error}); re-create it") from error
 
 
@@ -121,3 +157,61 @@ def load_tokenizer(directory: str | os.PathLike):
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast.from_pretrained(str(path))
+
+
+def save_training_state(directory: str | os.PathLike, state: dict) -> str:
+    """Write `training_state.pt` atomically; returns its SHA-256 (for `save_model(metadata={CHECKSUMS_KEY: ...})`).
+
+    `state` must hold only tensors, numbers, strings, None and lists/tuples/dicts of them (weights_only loading)."""
+    path = Path(directory) / TRAINING_STATE_FILE
+    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+    return file_sha256(path)
+
+
+def load_training_state(directory: str | os.PathLike) -> dict:
+    """Read `training_state.pt` with `torch.load(weights_only=True)` after checking its recorded checksum."""
+    path = Path(directory) / TRAINING_STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; {directory} is not a resumable training checkpoint")
+    verify_checksum(directory, TRAINING_STATE_FILE)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many types (pickle, zip, runtime) for a damaged file
+        raise CheckpointError(
+            f"{path}: corrupt or truncated training state ({error}); resume from another one"
+        ) from error
+
+
+def _sibling(path: Path, role: str) -> Path:
+    return path.with_name(f".{path.name}.{role}")
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging directory; once the block succeeds it replaces `path` by renames.
+
+    At every instant either `path` or its `.NAME.previous` sibling holds a complete checkpoint
+    (`existing_checkpoint` finds it), so a kill at any point never loses the last good one."""
+    path = Path(path)
+    staging, previous = _sibling(path, "partial"), _sibling(path, "previous")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if path.is_dir():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(path, previous)
+    os.replace(staging, path)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def existing_checkpoint(path: str | os.PathLike) -> Path | None:
+    """`path` if it is a directory, else the complete copy left by an `atomic_directory` swap interrupted midway."""
+    path = Path(path)
+    for candidate in (path, _sibling(path, "previous")):
+        if candidate.is_dir():
+            return candidate
+    return None

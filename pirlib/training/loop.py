@@ -1,0 +1,358 @@
+"""`fit`: the PIR training loop (paper §3.4 objective, §4.1 implementation details) on CPU, one GPU or many (torchrun).
+
+One step: the model embeds a batch of image-caption pairs (bf16 autocast on CUDA), the objective (contrastive +
+affiliation_weight × affiliation, or triplet; `pirlib.losses`) gathers the embeddings of all ranks with a
+gradient-carrying all-gather, AdamW steps and the warm-up/decay schedule advances. A non-finite loss stops the run
+before the optimiser touches the weights. Every `eval_every_epochs` the model is evaluated on the validation split
+(model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the selection
+improves. Data order, augmentation and every RNG state are restored on resume, so a resumed run is bitwise identical
+to an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from pirlib.checkpoint import atomic_write_json, existing_checkpoint, load_state_dict, load_training_state
+from pirlib.config import Config, ConfigError, load_config, save_config
+from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, split_train_validation
+from pirlib.data import train_transform as make_train_transform
+from pirlib.evaluation import evaluate_model, retrieval_set
+from pirlib.optim import build_optimizer, build_scheduler, group_learning_rates
+from pirlib.training.logbook import Logbook
+from pirlib.training.rng import capture_rng_state, restore_rng_state
+from pirlib.training.runtime import Runtime, setup_runtime
+from pirlib.training.sampling import SeededSamples, epoch_batches, epoch_loader, mixed_seed
+from pirlib.training.selection import TEST_OFFICIAL, VALIDATION, ModelSelection
+from pirlib.training.state import RunPaths, config_differences, save_checkpoint
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+class TrainStep(nn.Module):
+    """Model forward (autocast) + objective (fp32): the unit that DDP wraps, so every parameter the loss uses,
+    temperatures included, is reached from its output."""
+
+    def __init__(self, model: nn.Module, objective: Callable[..., dict], runtime: Runtime) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+        self.runtime = runtime
+
+    def forward(self, images, input_ids, attention_mask, image_ids, labels) -> dict[str, torch.Tensor]:
+        with self.runtime.autocast():
+            image_feat, text_feat = self.model(images, input_ids, attention_mask)  # [B, D] each
+        return self.objective(self.model, image_feat.float(), text_feat.float(), image_ids, labels)
+
+
+def wrap_for_training(
+    model: nn.Module, objective: Callable[..., dict], runtime: Runtime, compile_model: bool
+) -> nn.Module:
+    """TrainStep, wrapped in DistributedDataParallel under torchrun, then optionally torch.compile'd."""
+    step: nn.Module = TrainStep(model, objective, runtime)
+    if runtime.distributed:
+        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        step = nn.parallel.DistributedDataParallel(step, device_ids=device_ids, static_graph=True)
+    return torch.compile(step) if compile_model else step
+
+
+def fit(config: Config, out_dir: str | Path | None = None, max_steps: int | None = None, resume: bool = False) -> dict:
+    """Train `config` into `out_dir` (default runs/<config.name>); returns the eval.json dict.
+
+    `max_steps` (default `config.train.max_steps`) caps the total number of optimisation steps, those done before a
+    resume included; the learning-rate schedule always spans `train.epochs`. `resume` continues from `out_dir/last/`
+    (or starts afresh when there is none)."""
+    config = copy.deepcopy(config)
+    if max_steps is not None:
+        config.train.max_steps = max_steps
+    runtime = setup_runtime(config.train)
+    try:
+        return Trainer(config, Path(out_dir or Path("runs") / config.name), runtime, resume).run()
+    finally:
+        runtime.close()
+
+
+class Trainer:
+    def __init__(self, config: Config, out_dir: Path, runtime: Runtime, resume: bool) -> None:
+        from pirlib.losses import RetrievalObjective
+        from pirlib.models import PIR
+
+        self.config, self.runtime, self.paths = config, runtime, RunPaths(out_dir)
+        train = config.train
+        resume_from = existing_checkpoint(self.paths.last)
+        if resume_from is not None and not resume:
+            raise ConfigError(f"{out_dir} already holds a run ({resume_from}); pass --resume or choose another --out")
+        self._build_data()
+        torch.manual_seed(train.seed)  # identical initial weights on every rank
+        self.model = PIR(config, vocab_size=len(self.tokenizer)).to(runtime.device)
+        if runtime.device.type == "cuda" and train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.model, train)
+        self.total_steps = train.epochs * self.steps_per_epoch
+        self.scheduler = build_scheduler(self.optimizer, self.total_steps, train.warmup_fraction)
+        self.stop_step = min(self.total_steps, train.max_steps or self.total_steps)
+        criterion = VALIDATION if self.validation is not None else TEST_OFFICIAL
+        self.selection = ModelSelection(criterion)
+        self.step, self.epoch_sums, self.epoch_steps, self.last_eval_step = 0, {}, 0, -1
+        self.train_seconds, self.pairs_trained, self.last_test = 0.0, 0, None
+        torch.manual_seed(mixed_seed(train.seed, runtime.rank))  # dropout / drop-path stream of this rank
+        if resume_from is not None:
+            self._load(resume_from)
+        elif resume and runtime.is_main:
+            print(f"pirlib train: nothing to resume in {self.paths.last}; starting a new run")
+        if runtime.is_main:
+            save_config(config, self.paths.config)
+        self.logbook = Logbook(out_dir, self.step if resume_from is not None else None) if runtime.is_main else None
+        self.step_module = wrap_for_training(self.model, RetrievalObjective(config.loss), runtime, train.compile)
+
+    # ---------------------------------------------------------------------------------------------------- setup
+
+    def _build_data(self) -> None:
+        config, runtime = self.config, self.runtime
+        index = load_index(config.data.root)
+        train_ids, validation_ids = split_train_validation(index, config.data.validation_fraction, config.train.seed)
+        if config.data.validation_fraction > 0 and not validation_ids:
+            raise ConfigError(
+                f"data.validation_fraction={config.data.validation_fraction} holds out no image of "
+                f"{index.root}; raise it, or set 0 to select on the test set (official protocol)"
+            )
+        test_ids = index.split_ids("test")
+        if not test_ids or not train_ids:
+            raise ConfigError(f"{index.root}: the dataset needs training and test images")
+        if not runtime.is_main:  # the main process trains/saves the WordPiece tokenizer first
+            runtime.barrier()
+        self.tokenizer = build_tokenizer(config.text, config.data.root)
+        if runtime.is_main:
+            runtime.barrier()
+        transform = make_train_transform(config.vision.image_size, config.data.augment)
+        self.pairs = PairDataset(index, train_ids, transform)
+        self.samples = SeededSamples(self.pairs, config.train.seed)
+        self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
+        self.steps_per_epoch = len(self.pairs) // config.train.batch_size
+        if self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"train.batch_size={config.train.batch_size} exceeds the {len(self.pairs)} training pairs of "
+                f"{index.root}; lower it"
+            )
+        self.validation = retrieval_set(index, validation_ids, config) if validation_ids else None
+        self.test = retrieval_set(index, test_ids, config)
+
+    def _load(self, directory: Path) -> None:
+        state = load_training_state(directory)
+        saved = load_config(self.paths.config) if self.paths.config.is_file() else None
+        differences = config_differences(saved, self.config) if saved is not None else []
+        if differences or state["total_steps"] != self.total_steps:
+            raise ConfigError(
+                f"cannot resume {self.paths.root}: the config differs from its config.yaml in "
+                f"{differences or ['the number of steps (epochs, batch size or data)']}; resume with the same config"
+            )
+        self.model.load_state_dict(load_state_dict(directory), strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        progress = state["progress"]
+        self.step, self.epoch_sums, self.epoch_steps = progress["step"], progress["epoch_sums"], progress["epoch_steps"]
+        self.last_eval_step, self.last_test = progress["last_eval_step"], progress["last_test"]
+        self.train_seconds, self.pairs_trained = progress["train_seconds"], progress["pairs_trained"]
+        self.selection = ModelSelection.from_state_dict(state["selection"])
+        if len(state["rng"]) == self.runtime.world_size:
+            restore_rng_state(state["rng"][self.runtime.rank])
+        elif self.runtime.is_main:
+            print("pirlib train: resuming with a different number of processes; dropout draws will differ")
+
+    # ---------------------------------------------------------------------------------------------------- loop
+
+    def run(self) -> dict:
+        started = time.perf_counter()
+        while self.step < self.stop_step:
+            self._train_epoch(self.step // self.steps_per_epoch)
+        if self.last_eval_step != self.step:  # e.g. resumed after the end, or eval_every_epochs 0
+            self._evaluate(self.step // self.steps_per_epoch, end_of_epoch=False)
+            self._save_last()
+        results = [self._results(time.perf_counter() - started) if self.runtime.is_main else None]
+        if self.runtime.is_main:
+            atomic_write_json(self.paths.eval, results[0])
+        if self.runtime.distributed:
+            dist.broadcast_object_list(results, src=0)
+        return results[0]
+
+    def _train_epoch(self, epoch: int) -> None:
+        train, runtime = self.config.train, self.runtime
+        first_batch = self.step - epoch * self.steps_per_epoch
+        if first_batch == 0:
+            self.epoch_sums, self.epoch_steps = {}, 0
+        batches = epoch_batches(self.pairs.labels, train.batch_size, train.seed, epoch, self.config.data.group_by_scene)
+        loader = epoch_loader(
+            self.samples,
+            batches[: self.steps_per_epoch],
+            epoch,
+            first_batch,
+            runtime.rank,
+            runtime.world_size,
+            self.collate,
+            self.config.data.num_workers,
+            runtime.device.type == "cuda",
+        )
+        self.model.train()
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=first_batch,
+            desc=f"epoch {epoch + 1}/{train.epochs}",
+            disable=not runtime.is_main,
+            dynamic_ncols=True,
+        )
+        tick = time.perf_counter()
+        for batch in loader:
+            values = self._train_step(batch, epoch)
+            now = time.perf_counter()
+            self.train_seconds += now - tick
+            self.pairs_trained += train.batch_size
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{values['loss']:.4f}",
+                lr=f"{values['lr']:.2e}",
+                pairs_per_s=f"{self.pairs_trained / self.train_seconds:.1f}",
+            )
+            at_end = self.step % self.steps_per_epoch == 0 or self.step >= self.stop_step
+            every = train.checkpoint_every_steps
+            if every and self.step % every == 0 and not at_end:
+                self._save_last()
+            if self.step >= self.stop_step:
+                break
+            tick = time.perf_counter()
+        bar.close()
+        end_of_epoch = self.step % self.steps_per_epoch == 0
+        due = train.eval_every_epochs > 0 and (epoch + 1) % train.eval_every_epochs == 0
+        if self.step >= self.stop_step or (end_of_epoch and due):
+            self._evaluate(epoch, end_of_epoch)
+        elif end_of_epoch and runtime.is_main:
+            self.logbook.append(self._train_record(epoch))
+        self._save_last()
+
+    def _train_step(self, batch: dict, epoch: int) -> dict[str, float]:
+        device = self.runtime.device
+        images = batch["images"].to(device, non_blocking=True)  # [B, 3, H, W]
+        if device.type == "cuda" and self.config.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        terms = self.step_module(
+            images,
+            batch["input_ids"].to(device, non_blocking=True),
+            batch["attention_mask"].to(device, non_blocking=True),
+            batch["image_ids"].to(device, non_blocking=True),
+            batch["labels"].to(device, non_blocking=True),
+        )
+        values = {name: float(value.detach()) for name, value in terms.items()}
+        if not all(math.isfinite(value) for value in values.values()):
+            last = existing_checkpoint(self.paths.last)
+            raise TrainingDiverged(
+                f"non-finite loss at step {self.step + 1} (epoch {epoch + 1}): {values}. Training stopped; "
+                + (f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet")
+                + ". Lower train.learning_rate or check the data."
+            )
+        learning_rate = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (first group)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.epoch_steps += 1
+        for name, value in values.items():
+            self.epoch_sums[name] = self.epoch_sums.get(name, 0.0) + value
+        return {**values, "lr": learning_rate}
+
+    # ---------------------------------------------------------------------------------------------------- eval
+
+    def _train_record(self, epoch: int) -> dict:
+        return {
+            "epoch": epoch + 1,
+            "step": self.step,
+            "epoch_progress": self.step / self.steps_per_epoch,
+            "train": {name: total / max(1, self.epoch_steps) for name, total in self.epoch_sums.items()},
+            "lr": group_learning_rates(self.optimizer),
+            "pairs_per_s": self.pairs_trained / max(self.train_seconds, 1e-9),
+        }
+
+    def _metrics(self, dataset) -> dict[str, float]:
+        runtime = self.runtime
+        return evaluate_model(self.model, dataset, self.tokenizer, self.config, runtime.device, runtime.autocast_dtype)
+
+    def _evaluate(self, epoch: int, end_of_epoch: bool) -> None:
+        """Validation and test metrics (main process), model selection, best/ and the metrics record."""
+        if self.runtime.is_main:
+            validation = self._metrics(self.validation) if self.validation is not None else None
+            test = self._metrics(self.test)
+            record = {**self._train_record(epoch), "validation": validation, "test": test}
+            if not end_of_epoch:
+                record["partial_epoch"] = True
+            if self.selection.update(epoch + 1, self.step, validation, test):
+                save_checkpoint(self.paths.best, self.model, self.config, self.tokenizer, self._metadata(epoch))
+            self.logbook.append(record)
+            self.last_test = test
+            summary = f"mR validation {validation['mR']:.2f}, " if validation else ""
+            tqdm.write(f"epoch {epoch + 1} step {self.step}: {summary}mR test {test['mR']:.2f}")
+        self.last_eval_step = self.step
+        self.model.train()
+        self.runtime.barrier()
+
+    # ---------------------------------------------------------------------------------------------------- files
+
+    def _metadata(self, epoch: int) -> dict:
+        return {"epoch": epoch + 1, "step": self.step, "steps_per_epoch": self.steps_per_epoch}
+
+    def _save_last(self) -> None:
+        rng = [capture_rng_state()]
+        if self.runtime.distributed:
+            rng = [None] * self.runtime.world_size
+            dist.all_gather_object(rng, capture_rng_state())
+        if self.runtime.is_main:
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "total_steps": self.total_steps,
+                "progress": {
+                    "step": self.step,
+                    "epoch_sums": self.epoch_sums,
+                    "epoch_steps": self.epoch_steps,
+                    "last_eval_step": self.last_eval_step,
+                    "last_test": self.last_test,
+                    "train_seconds": self.train_seconds,
+                    "pairs_trained": self.pairs_trained,
+                },
+                "selection": self.selection.state_dict(),
+                "rng": rng,
+            }
+            epoch = (self.step - 1) // self.steps_per_epoch
+            save_checkpoint(self.paths.last, self.model, self.config, self.tokenizer, self._metadata(epoch), state)
+        self.runtime.barrier()
+
+    def _results(self, wall_seconds: float) -> dict:
+        config = self.config
+        return {
+            **self.selection.summary(),
+            "final": {"step": self.step, "test": self.last_test},
+            "steps": self.step,
+            "total_steps": self.total_steps,
+            "stopped_by_max_steps": self.step < self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs_completed": self.step / self.steps_per_epoch,
+            "train_pairs": len(self.pairs),
+            "validation_images": len(self.validation) if self.validation is not None else 0,
+            "test_images": len(self.test),
+            "batch_size": config.train.batch_size,
+            "world_size": self.runtime.world_size,
+            "device": str(self.runtime.device),
+            "precision": str(self.runtime.autocast_dtype or torch.float32).replace("torch.", ""),
+            "train_seconds": self.train_seconds,
+            "pairs_per_s": self.pairs_trained / max(self.train_seconds, 1e-9),
+            "wall_seconds_last_session": wall_seconds,
+        }

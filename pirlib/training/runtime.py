@@ -1,0 +1,83 @@
+"""Where and how training runs: device ("auto" = CUDA when available), precision (bf16 autocast on CUDA), and the
+torchrun process group (DDP when WORLD_SIZE > 1: gloo on CPU, nccl on GPU)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from pirlib.config import ConfigError, TrainConfig
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int  # global rank (0 without torchrun)
+    world_size: int  # number of processes (1 without torchrun)
+    autocast_dtype: torch.dtype | None  # None = full fp32
+    owns_process_group: bool  # True when this runtime initialised torch.distributed (and must tear it down)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owns_process_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """ "auto" → cuda:local_rank when CUDA is available, else cpu; "cuda" / "cuda:N" must exist."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device='{name}' but CUDA is not available; use train.device=auto or cpu")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    if name != "cpu":
+        raise ConfigError(f"train.device='{name}': expected auto, cpu, cuda or cuda:N")
+    return torch.device("cpu")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """ "auto" → bf16 autocast on CUDA, fp32 on CPU; "bf16" forces autocast; "fp32" disables it."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    return torch.bfloat16
+
+
+def setup_runtime(config: TrainConfig) -> Runtime:
+    """Join the torchrun process group when WORLD_SIZE > 1 (or reuse an initialised one), pick device and precision."""
+    if dist.is_initialized():
+        world_size, rank = dist.get_world_size(), dist.get_rank()
+    else:
+        world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if config.batch_size % world_size:
+        raise ConfigError(
+            f"train.batch_size={config.batch_size} is not divisible by the {world_size} processes; "
+            f"the per-rank batch is batch_size / world_size"
+        )
+    device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    owns = world_size > 1 and not dist.is_initialized()
+    if owns:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Runtime(device, rank, world_size, resolve_precision(config.precision, device), owns)
