@@ -1,0 +1,214 @@
+"""SynthRS orchestration: sample, draw and caption every image, then write the dataset directory.
+
+Output (the format `pirlib prepare` also writes, so one loader reads both; see docs/ARCHITECTURE.md):
+
+    OUT/dataset.json      classes, and per image: file, split, scene label, 5 captions (train images first)
+    OUT/images/*.png      SCENE_NNNNN.png, size × size RGB
+    OUT/attributes.json   what each image shows: scene, key objects (shape, colour, size, count, positions),
+                          relation, landmarks, distractors, noise; and what each caption mentions
+    OUT/datasheet.json    counts, class histogram, caption lengths, vocabulary, attribute and noise statistics
+
+Determinism: image i draws everything from `numpy.random.default_rng(SeedSequence(seed).spawn(n)[i])`, so the files
+are byte-identical for the same arguments, whatever the number of worker processes. Captions that repeat a caption of
+an earlier image are redrawn from a generator seeded by (seed, image, attempt) until unique.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pirlib.data.captions import pre_caption
+from pirlib.data.format import INDEX_FILE, ImageRecord, write_index
+from pirlib.data.synthrs.captions import caption, describe
+from pirlib.data.synthrs.datasheet import build_datasheet
+from pirlib.data.synthrs.layout import ImagePlan, sample_plan
+from pirlib.data.synthrs.render import render
+from pirlib.data.synthrs.scenes import CLASS_NAMES, SIZES
+
+GENERATOR_VERSION = 1  # bump when the same arguments would produce different files
+NAME = "synthrs"
+IMAGE_DIR = "images"
+ATTRIBUTES_FILE = "attributes.json"
+DATASHEET_FILE = "datasheet.json"
+CAPTIONS_PER_IMAGE = 5
+PNG_COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    images: int = 2300  # total number of images (train + test)
+    test_images: int = 300  # of which held out for testing
+    size: int = 112  # image side in pixels (112: a 7×7 Swin grid with 3 stages; 224 for the full model)
+    seed: int = 0  # everything is drawn from this seed
+    noise: float = 0.5  # semantic-noise level: 0 none, 1 heavy (distractors, texture patches, shadows, clouds)
+
+    def validate(self) -> None:
+        if self.images < 2:
+            raise ValueError(f"SynthRS: --images must be at least 2, got {self.images}")
+        if not 1 <= self.test_images < self.images:
+            raise ValueError(
+                f"SynthRS: --test-images must be in [1, {self.images - 1}] (--images is "
+                f"{self.images}), got {self.test_images}"
+            )
+        if self.size < 16:
+            raise ValueError(f"SynthRS: --size must be at least 16 pixels, got {self.size}")
+        if not 0.0 <= self.noise <= 3.0:
+            raise ValueError(f"SynthRS: --noise must be in [0, 3], got {self.noise}")
+
+
+def _write_json(path: Path, data) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(handle.name, path)
+
+
+def _labels(rng: np.random.Generator, count: int) -> list[int]:
+    """Balanced scene labels in a random order."""
+    return [int(v) for v in rng.permutation(np.arange(count) % len(CLASS_NAMES))]
+
+
+def _plan_attributes(plan: ImagePlan) -> dict:
+    def obj(o):
+        return {
+            "shape": o.shape,
+            "colour": o.colour,
+            "size": o.size,
+            "x": round(o.x, 4),
+            "y": round(o.y, 4),
+            "length": SIZES[o.size],
+        }
+
+    return {
+        "scene": plan.scene,
+        "label": plan.label,
+        "group": plan.group,
+        "ground": plan.ground,
+        "landmark": plan.landmarks[0].name,
+        "landmarks": [lm.name for lm in plan.landmarks],
+        "relation": plan.relation,
+        "key": {
+            "shape": plan.key_shape,
+            "colour": plan.key_colour,
+            "size": plan.key_size,
+            "count": plan.key_count,
+            "objects": [obj(o) for o in plan.key_objects],
+        },
+        "distractors": [obj(o) for o in plan.distractors],
+        "trees": len(plan.tree_positions),
+        "patches": [p[0] for p in plan.patches],
+        "shadows": len(plan.shadows),
+        "clouds": len(plan.clouds),
+    }
+
+
+def _make_image(task: tuple) -> dict:
+    """Sample, draw, save and caption one image (runs in a worker process when workers > 1)."""
+    index, label, split, seed_sequence, settings, image_dir = task
+    rng = np.random.default_rng(seed_sequence)
+    plan = sample_plan(rng, label, settings.noise)
+    image = render(plan, settings.size, rng)
+    file = f"{plan.scene}_{index:05d}.png"
+    temporary = Path(image_dir) / f".{file}.tmp"
+    image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    os.replace(temporary, Path(image_dir) / file)
+    captions = [{"text": pre_caption(text), "mentions": mentions} for text, mentions in describe(plan, rng)]
+    return {"file": file, "split": split, **_plan_attributes(plan), "captions": captions, "_plan": plan}
+
+
+def _make_unique(records: list[dict], seed: int) -> int:
+    """Redraw captions that repeat one of an earlier image (deterministically); returns how many were redrawn."""
+    seen: set[str] = set()
+    redrawn = 0
+    for index, record in enumerate(records):
+        own = {c["text"] for c in record["captions"]}
+        for slot, entry in enumerate(record["captions"]):
+            attempt = 0
+            while entry["text"] in seen:
+                rng = np.random.default_rng([seed, index, slot, attempt])
+                text, mentions = caption(record["_plan"], rng)
+                text = pre_caption(text)
+                if text not in own:
+                    entry = {"text": text, "mentions": mentions}
+                attempt += 1
+                if attempt > 1000:
+                    raise RuntimeError(f"SynthRS: cannot find a unique caption for image {record['file']}")
+            if entry is not record["captions"][slot]:
+                redrawn += 1
+                own.add(entry["text"])
+                record["captions"][slot] = entry
+        seen.update(c["text"] for c in record["captions"])
+    return redrawn
+
+
+def is_generated(out: str | os.PathLike, settings: SynthSettings) -> bool:
+    """True when OUT already holds a complete SynthRS dataset made with these settings by this generator version."""
+    out = Path(out)
+    try:
+        sheet = json.loads((out / DATASHEET_FILE).read_text())
+        index = json.loads((out / INDEX_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    expected = {**asdict(settings), "generator_version": GENERATOR_VERSION}
+    if sheet.get("settings") != expected or not (out / ATTRIBUTES_FILE).is_file():
+        return False
+    return all((out / IMAGE_DIR / item["file"]).is_file() for item in index.get("images", []))
+
+
+def generate_synthrs(
+    out: str | os.PathLike,
+    settings: SynthSettings | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Generate SynthRS into `out`; returns the datasheet (also written as OUT/datasheet.json)."""
+    settings = settings or SynthSettings()
+    settings.validate()
+    out = Path(out)
+    image_dir = out / IMAGE_DIR
+    image_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(settings.seed)
+    train_count = settings.images - settings.test_images
+    labels = _labels(rng, train_count) + _labels(rng, settings.test_images)
+    splits = ["train"] * train_count + ["test"] * settings.test_images
+    children = np.random.SeedSequence(settings.seed).spawn(settings.images)
+    tasks = [(i, labels[i], splits[i], children[i], settings, str(image_dir)) for i in range(settings.images)]
+
+    records = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for record in pool.map(_make_image, tasks, chunksize=16):
+                records.append(record)
+                if progress:
+                    progress(len(records), settings.images)
+    else:
+        for task in tasks:
+            records.append(_make_image(task))
+            if progress:
+                progress(len(records), settings.images)
+    redrawn = _make_unique(records, settings.seed)
+    for record in records:
+        del record["_plan"]
+
+    wanted = {record["file"] for record in records}
+    for stale in image_dir.glob("*.png"):  # images of an earlier, larger run in the same folder
+        if stale.name not in wanted:
+            stale.unlink()
+    index_records = [
+        ImageRecord(r["file"], r["split"], r["label"], tuple(c["text"] for c in r["captions"])) for r in records
+    ]
+    write_index(out, NAME, CLASS_NAMES, index_records, image_root=IMAGE_DIR)
+    _write_json(out / ATTRIBUTES_FILE, {"name": NAME, "settings": asdict(settings), "images": records})
+    sheet = build_datasheet(NAME, CLASS_NAMES, records)
+    sheet["settings"] = {**asdict(settings), "generator_version": GENERATOR_VERSION}
+    sheet["captions"]["redrawn_duplicates"] = redrawn
+    _write_json(out / DATASHEET_FILE, sheet)
+    return sheet
