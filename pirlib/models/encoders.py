@@ -15,6 +15,7 @@ and where to put it. Weight layouts: Microsoft/official Swin or timm Swin (conve
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -150,7 +151,12 @@ def bert_config(config: TextConfig, vocab_size: int) -> BertConfig:
 
 
 def load_pretrained_bert(path: str, vocab_size: int | None) -> BertModel:
-    """`BertModel.from_pretrained(path)` (no pooler), failing loudly when weights are missing or do not fit."""
+    """`BertModel.from_pretrained(path)` (no pooler), failing loudly when weights are missing or do not fit.
+
+    `path` is a local directory, or a hub name (no path separator) resolved by transformers' cache / the hub.
+    """
+    if ("/" in path or os.sep in path or path.startswith(".")) and not Path(path).is_dir():
+        raise WeightsError(f"BERT text encoder (text.pretrained) not found: {path}. {BERT_DOWNLOAD_HINT}")
     try:
         bert, info = BertModel.from_pretrained(path, add_pooling_layer=False, output_loading_info=True)
     except OSError as error:
