@@ -9,15 +9,26 @@ L2-normalised embeddings (cosine similarity), with no re-ranking, and `pirlib.me
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from pirlib.config import Config
-from pirlib.data import CaptionCollator, RetrievalDataset, test_transform
+from pirlib.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, load_tokenizer
+from pirlib.config import Config, ConfigError
+from pirlib.data import (
+    CaptionCollator,
+    RetrievalDataset,
+    build_tokenizer,
+    load_index,
+    split_train_validation,
+    test_transform,
+)
 from pirlib.data.format import DatasetIndex
 from pirlib.metrics import retrieval_metrics
+from pirlib.training.runtime import resolve_device
 
 
 def retrieval_set(index: DatasetIndex, image_ids: Sequence[int], config: Config) -> RetrievalDataset:
@@ -78,3 +89,45 @@ def evaluate_model(
     image_embeddings, text_embeddings = embed_retrieval_set(model, dataset, tokenizer, config, device, autocast_dtype)
     similarity = image_embeddings @ text_embeddings.T  # [n_images, n_captions]
     return retrieval_metrics(similarity, dataset.img2txt, dataset.txt2img)
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint directory (holding model.safetensors), or a run directory (its best/, else last/)."""
+    path = Path(path)
+    for candidate in (path, path / "best", path / "last"):
+        if (candidate / WEIGHTS_FILE).is_file():
+            return candidate
+    raise CheckpointError(
+        f"{path}: no {WEIGHTS_FILE} here nor in {path / 'best'} or {path / 'last'}; pass a checkpoint directory "
+        f"or a run directory written by `pirlib train`"
+    )
+
+
+def split_image_ids(index: DatasetIndex, config: Config, split: str) -> list[int]:
+    """Image ids of "test", "train" or "validation" (the held-out training images of the run's config)."""
+    if split == "test":
+        return index.split_ids("test")
+    train_ids, validation_ids = split_train_validation(index, config.data.validation_fraction, config.train.seed)
+    if split == "train":
+        return train_ids
+    if split == "validation":
+        if not validation_ids:
+            raise ConfigError("this run has no validation split (data.validation_fraction is 0)")
+        return validation_ids
+    raise ConfigError(f"unknown split '{split}': expected test, validation or train")
+
+
+def load_for_evaluation(
+    checkpoint: str | os.PathLike, data_root: str | os.PathLike | None, split: str, device: str
+) -> tuple[torch.nn.Module, Config, object, RetrievalDataset, Path]:
+    """(model in eval mode, its config, its tokenizer, the retrieval set of `split`, the checkpoint directory).
+
+    `data_root` defaults to the checkpoint config's data.root; the tokenizer is the one saved with the checkpoint,
+    else the config's (`build_tokenizer`)."""
+    directory = find_checkpoint(checkpoint)
+    resolved_device = resolve_device(device)
+    model, config = load_model(directory, device=resolved_device)
+    root = Path(data_root) if data_root is not None else Path(config.data.root)
+    index = load_index(root)
+    tokenizer = load_tokenizer(directory) or build_tokenizer(config.text, root)
+    return model, config, tokenizer, retrieval_set(index, split_image_ids(index, config, split), config), directory

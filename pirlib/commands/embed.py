@@ -1,0 +1,62 @@
+"""`python -m pirlib embed`: export a checkpoint's image and caption embeddings of one split, with ids, scene labels
+and captions, for the UMAP and confusion analyses of the notebooks.
+
+The `.npz` holds image_embeddings [n_images, D], text_embeddings [n_captions, D] (float32, L2-normalised),
+image_ids (ids in the dataset's dataset.json), caption_image_ids (the dataset id of each caption's image),
+caption_image_index (row of that image in image_embeddings), image_labels, caption_labels, class_names, captions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pirlib.commands.train import user_errors
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory, or a run (uses best/)")
+    parser.add_argument("--data", type=Path, help="prepared dataset directory (default: the checkpoint's data.root)")
+    parser.add_argument("--out", type=Path, required=True, help="output .npz file")
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="default: test")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from pirlib.checkpoint import atomic_write_bytes
+    from pirlib.evaluation import embed_retrieval_set, load_for_evaluation
+    from pirlib.training.runtime import resolve_precision
+
+    if args.out.suffix != ".npz":
+        print(f"pirlib embed: error: --out {args.out} must end with .npz", file=sys.stderr)
+        return 2
+    try:
+        model, config, tokenizer, dataset, _ = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
+    except user_errors() as error:
+        print(f"pirlib embed: error: {error}", file=sys.stderr)
+        return 2
+    device = next(model.parameters()).device
+    precision = resolve_precision(config.train.precision, device)
+    images, texts = embed_retrieval_set(model, dataset, tokenizer, config, device, precision)
+    arrays = {
+        "image_embeddings": images.numpy(),
+        "text_embeddings": texts.numpy(),
+        "image_ids": np.asarray(dataset.image_ids, dtype=np.int64),
+        "caption_image_ids": np.asarray([dataset.image_ids[i] for i in dataset.txt2img], dtype=np.int64),
+        "caption_image_index": np.asarray(dataset.txt2img, dtype=np.int64),
+        "image_labels": np.asarray(dataset.image_labels, dtype=np.int64),
+        "caption_labels": np.asarray(dataset.caption_labels, dtype=np.int64),
+        "class_names": np.asarray(dataset.index.classes, dtype=str),
+        "captions": np.asarray(dataset.captions, dtype=str),
+    }
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    atomic_write_bytes(args.out, write)
+    print(f"wrote {args.out}: {len(dataset)} images and {len(dataset.captions)} captions, dimension {images.shape[1]}")
+    return 0
