@@ -272,7 +272,8 @@ def official_to_pirlib(
         converted["raw_temperature"] = torch.tensor(config.model.temperature)
     if "raw_affiliation_temperature" in target and "raw_affiliation_temperature" not in converted:
         converted["raw_affiliation_temperature"] = torch.tensor(config.model.affiliation_temperature)
-    check_state_dict(converted, target, "official checkpoint (after conversion)")
+    origins = {name: key for key in state if (name := convert_official_key(key)) is not None}
+    check_state_dict(converted, target, "official checkpoint (after conversion)", origins)
     return converted
 
 

@@ -57,12 +57,25 @@ def _listing(keys: Iterable[str], limit: int = 10) -> str:
     return f"{shown}, … ({len(keys)} in all)" if len(keys) > limit else shown
 
 
-def check_state_dict(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise `WeightsError` naming every missing / unexpected key and every shape mismatch."""
+def check_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    source: str,
+    origins: Mapping[str, str] | None = None,
+) -> None:
+    """Raise `WeightsError` naming every missing / unexpected key and every shape mismatch.
+
+    `origins` maps a converted key to its name in the file, shown beside it (e.g. for official checkpoints).
+    """
+    origins = origins or {}
+
+    def name(key: str) -> str:
+        return f"{key} (file: {origins[key]})" if key in origins and origins[key] != key else key
+
     missing = set(expected) - set(state)
-    unexpected = set(state) - set(expected)
+    unexpected = {name(key) for key in set(state) - set(expected)}
     wrong_shape = [
-        f"{key} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
+        f"{name(key)} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
         for key in sorted(set(state) & set(expected))
         if state[key].shape != expected[key].shape
     ]
