@@ -1,33 +1,19 @@
-"""Helpers of the training-engine tests: a tiny on-disk dataset and a tiny PIR config that trains in seconds on CPU."""
+"""Helpers of the training-engine tests: a tiny SynthRS and a tiny PIR config that trains in seconds on CPU."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
+from pirlib.cli import main
 from pirlib.config import Config, load_config
-from pirlib.data.format import ImageRecord, write_index
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ("farmland", "harbor", "forest")
-WORDS = ("green fields", "boats near a pier", "dense trees", "a road", "some buildings", "a river")
 
 
-def write_tiny_dataset(root: Path, images_per_class: int = 4, test_per_class: int = 2, size: int = 40) -> Path:
-    """A dataset directory whose images are class-tinted noise and whose captions name the class."""
-    rng = np.random.default_rng(0)
-    records = []
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    for label, name in enumerate(CLASSES):
-        for k in range(images_per_class + test_per_class):
-            pixels = rng.integers(0, 120, size=(size, size, 3)) + np.eye(3, dtype=int)[label] * 120
-            file = f"{name}_{k}.png"
-            Image.fromarray(pixels.astype(np.uint8)).save(root / "images" / file)
-            captions = tuple(f"{name} with {WORDS[(k + c) % len(WORDS)]}" for c in range(5))
-            records.append(ImageRecord(file, "train" if k < images_per_class else "test", label, captions))
-    write_index(root, "tiny", CLASSES, records)
+def make_synthrs(root: Path) -> Path:
+    """A tiny SynthRS (64 images of 56 px, 16 of them for testing), made with the real `pirlib synth` command."""
+    code = main(["synth", "--out", str(root), "--images", "64", "--test-images", "16", "--size", "56", "--seed", "0"])
+    assert code == 0, "pirlib synth failed"
     return root
 
 
@@ -48,10 +34,11 @@ TINY_OVERRIDES = [
     "model.num_attention_heads=2",
     "model.num_instruction_layers=1",
     "model.num_cycles=1",
-    "data.validation_fraction=0.25",
+    "data.validation_fraction=0.34",
+    "data.num_workers=0",
     "train.epochs=2",
-    "train.batch_size=8",
-    "train.eval_batch_size=16",
+    "train.batch_size=16",
+    "train.eval_batch_size=32",
     "train.learning_rate=1e-3",
 ]
 

@@ -1,0 +1,98 @@
+"""The real entry points on a tiny SynthRS: `train` -> `evaluate` -> `embed` from the CLI, clear errors on bad
+input, and a NaN loss that stops the run while keeping the last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import REPO_ROOT, TINY_OVERRIDES, make_synthrs, tiny_config
+
+from pirlib.cli import main
+from pirlib.losses import RetrievalObjective
+from pirlib.metrics import METRIC_KEYS
+from pirlib.train import TrainingDiverged, fit
+
+PROFILE = str(REPO_ROOT / "configs" / "tiny_synthrs.yaml")
+
+
+@pytest.fixture(scope="module")
+def synthrs(tmp_path_factory) -> Path:
+    return make_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
+
+
+def train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--config", PROFILE, "--data", str(data), "--out", str(out), "--set", *TINY_OVERRIDES, *extra]
+
+
+def test_cli_train_evaluate_embed(synthrs, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_args(synthrs, run, "--max-steps", "3")) == 0
+    results = json.loads((run / "eval.json").read_text())
+    assert results["steps"] == 3 and results["stopped_by_max_steps"]
+    assert results["selection"]["criterion"] == "validation"
+    assert "TEST set" in results["official_protocol"]["description"]
+    assert set(results["test"]) == set(METRIC_KEYS) and results["pairs_per_s"] > 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3] and records[0]["partial_epoch"]
+    assert (run / "metrics.csv").read_text().startswith("epoch,step")
+    assert (run / "last" / "training_state.pt").is_file() and not (run / "best" / "training_state.pt").exists()
+
+    assert main(["evaluate", "--checkpoint", str(run), "--data", str(synthrs)]) == 0
+    evaluated = json.loads((run / "best" / "eval_test.json").read_text())
+    assert {key: evaluated[key] for key in METRIC_KEYS} == results["test"]  # the saved checkpoint reproduces
+    assert '"mR"' in capsys.readouterr().out
+
+    out = tmp_path / "embeddings.npz"
+    assert main(["embed", "--checkpoint", str(run / "best"), "--data", str(synthrs), "--out", str(out)]) == 0
+    arrays = np.load(out)
+    assert arrays["image_embeddings"].shape == (16, 32) and arrays["text_embeddings"].shape == (80, 32)
+    assert np.allclose(np.linalg.norm(arrays["image_embeddings"], axis=1), 1, atol=1e-5)
+    assert arrays["caption_labels"].shape == (80,) and len(arrays["class_names"]) == 16
+    assert set(arrays["caption_image_ids"]) == set(arrays["image_ids"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--config", "configs/nope.yaml", "--out", "x"], "config file not found"),
+        (["train", "--config", PROFILE, "--set", "train.epoch=3"], "did you mean 'epochs'"),
+        (["train", "--config", PROFILE, "--data", "/nonexistent/data"], "dataset.json: not found"),
+        (["train", "--config", PROFILE, "--max-steps", "0"], "--max-steps must be >= 1"),
+        (["evaluate", "--checkpoint", "/nonexistent/run"], "no model.safetensors"),
+    ],
+)
+def test_bad_input_gives_one_clear_error(args, message, capsys):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_specific_errors(synthrs, tmp_path, capsys):
+    assert main(train_args(synthrs, tmp_path / "big", "train.batch_size=4096")) == 2
+    assert "exceeds the 160 training pairs" in capsys.readouterr().err
+    assert main(train_args(synthrs, tmp_path / "run", "--max-steps", "1")) == 0
+    assert main(train_args(synthrs, tmp_path / "run", "--max-steps", "2")) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "model.embed_dim=64"]) == 2
+    assert "differs from its config.yaml in ['model.embed_dim']" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthrs, tmp_path, monkeypatch):
+    calls = []
+    original = RetrievalObjective.__call__
+
+    def poisoned(self, *args):
+        terms = original(self, *args)
+        calls.append(1)
+        if len(calls) == 3:
+            terms["loss"] = terms["loss"] * torch.tensor(float("nan"))
+        return terms
+
+    monkeypatch.setattr(RetrievalObjective, "__call__", poisoned)
+    config = tiny_config(synthrs, "train.checkpoint_every_steps=1")
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 3 .*last good checkpoint is .*last"):
+        fit(config, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "last" / "checkpoint.json").read_text())["step"] == 2
