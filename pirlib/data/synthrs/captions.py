@@ -43,6 +43,32 @@ RELATION_WORDS = {
     "middle_of": ("in the middle of {lm}", "in the center of {lm}", "inside {lm}"),
     "surrounded_by": ("surrounded by {lm}", "with {lm} around them", "encircled by {lm}"),
 }
+LANDMARK_ADJECTIVES = {  # always true of how render.py draws the landmark
+    "river": ("dark", "long"),
+    "road": ("grey", "straight"),
+    "runway": ("long", "straight", "wide"),
+    "bridge": ("long", "grey"),
+    "pond": ("dark", "irregular"),
+    "lawn": ("green", "bright green"),
+    "field": ("striped", "cultivated"),
+    "parking_lot": ("striped", "grey"),
+    "plaza": ("paved", "light grey"),
+    "track": ("red", "oval"),
+    "coast": ("dark", "calm"),
+    "trees": ("dense", "lush"),
+}
+GROUND_CLAUSES = {  # the ground texture, optionally appended
+    "grass": ("on the green grass", "and the ground is covered with grass"),
+    "dry_grass": ("on the yellowish grass", "and the grass around is dry"),
+    "soil": ("on the bare brown soil", "and the ground is bare soil"),
+    "sand": ("on the sandy ground", "and the ground is sandy"),
+    "concrete": ("on the grey concrete ground", "and the ground is paved"),
+    "asphalt": ("on the dark asphalt", "and the ground is dark grey"),
+    "urban": ("in a densely built area", "among many roofs"),
+    "crops": ("among striped crop fields", "and the fields around are cultivated"),
+}
+ADJECTIVE_PROBABILITY = 0.3
+GROUND_CLAUSE_PROBABILITY = 0.3
 PARTICIPLES = {"rectangular": ("parked",), "cross": ("parked", "standing"), "elongated": ("moored", "floating")}
 MENTION_PROBABILITY = {"count": 0.8, "colour": 0.85, "size": 0.5, "shape_word": 0.25}
 
@@ -64,6 +90,9 @@ TEMPLATES = (
     "{obj} can be seen in the {scene}",
     "in the {scene} {obj} {be} {rel}",
     "{lm} with {obj} {rel_short} in a {scene}",
+    "it is a {scene} with {obj} {rel}",
+    "an aerial view of {obj} {rel}",
+    "this picture shows {obj} {rel} in a {scene}",
 )
 _RELATION_SHORT = {  # the relation seen from the landmark: "a river with three boats on it"
     "on": "on it",
@@ -82,6 +111,8 @@ def _pick(rng: np.random.Generator, options):
 
 def _landmark_phrase(rng: np.random.Generator, landmark: str) -> str:
     word = _pick(rng, LANDMARKS[landmark]["words"])
+    if rng.random() < ADJECTIVE_PROBABILITY:
+        word = _pick(rng, LANDMARK_ADJECTIVES[landmark]) + " " + word
     return _pick(rng, ("some " + word, word, "many " + word)) if landmark == "trees" else "the " + word
 
 
@@ -142,6 +173,8 @@ def caption(plan: ImagePlan, rng: np.random.Generator) -> tuple[str, dict]:
     if "{rel" in template or "{lm}" in template:
         mentions["landmark"] = landmark
     text = template.format(**values)
+    if rng.random() < GROUND_CLAUSE_PROBABILITY:
+        text += " " + _pick(rng, GROUND_CLAUSES[plan.ground])
     text = _ARTICLE.sub("an ", " ".join(text.split()))
     return text, mentions
 

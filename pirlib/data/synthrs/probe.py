@@ -12,9 +12,6 @@ import os
 
 import numpy as np
 from PIL import Image
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from pirlib.data.format import load_index
 from pirlib.data.synthrs.scenes import SCENES
@@ -35,6 +32,10 @@ def global_features(path: os.PathLike) -> np.ndarray:
 
 def scene_probe(out_dir: str | os.PathLike, seed: int = 0) -> dict:
     """Train logistic regression on the train split, report test accuracy, group accuracy and where errors fall."""
+    from sklearn.linear_model import LogisticRegression  # imported on use: scikit-learn is slow to import
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     index = load_index(out_dir)
     train_ids, test_ids = index.split_ids("train"), index.split_ids("test")
     features = {i: global_features(index.image_path(i)) for i in train_ids + test_ids}

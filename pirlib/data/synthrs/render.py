@@ -217,6 +217,6 @@ def render(plan: ImagePlan, size: int, rng: np.random.Generator) -> Image.Image:
     canvas = _weather(rng, canvas, plan, X, Y)
     brightness, contrast, *tint = plan.tone
     canvas = ((canvas - 0.5) * contrast + 0.5) * brightness * np.asarray(tint, dtype=np.float32)
-    canvas = canvas + rng.normal(0.0, 0.012, canvas.shape).astype(np.float32)
+    canvas = canvas + 0.012 * rng.standard_normal(canvas.shape, dtype=np.float32)  # sensor noise
     pixels = (np.clip(canvas, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # [canvas, canvas, 3]
     return Image.fromarray(pixels).reduce(SUPERSAMPLE)

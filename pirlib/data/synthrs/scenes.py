@@ -64,7 +64,7 @@ LANDMARKS: dict[str, dict] = {
     "runway": {"geometry": "band", "words": ("runway", "airstrip")},
     "bridge": {"geometry": "band", "words": ("bridge",)},
     "pond": {"geometry": "area", "words": ("pond", "lake")},
-    "lawn": {"geometry": "area", "words": ("lawn", "grassland")},
+    "lawn": {"geometry": "area", "words": ("lawn", "grass field")},
     "field": {"geometry": "area", "words": ("field", "crop field")},
     "parking_lot": {"geometry": "area", "words": ("parking lot", "parking area")},
     "plaza": {"geometry": "area", "words": ("square", "plaza")},
@@ -111,7 +111,12 @@ def _weights(base: dict[str, float], **boost: float) -> dict[str, float]:
 SCENES: tuple[SceneClass, ...] = (
     # waterfront: water beside grass, sand or concrete; boats everywhere
     SceneClass(
-        "river", "waterfront", ("river",), _weights(_WATERFRONT, grass=2.0), ("river",), ("elongated", "square")
+        "river",
+        "waterfront",
+        ("river area", "riverside"),
+        _weights(_WATERFRONT, grass=2.0),
+        ("river",),
+        ("elongated", "square"),
     ),
     SceneClass(
         "bridge",
@@ -161,7 +166,7 @@ SCENES: tuple[SceneClass, ...] = (
     SceneClass(
         "meadow",
         "green",
-        ("meadow", "grassland area"),
+        ("meadow", "pasture"),
         _weights(_GREEN, dry_grass=2.0),
         ("lawn", "trees"),
         ("triangular", "round"),
