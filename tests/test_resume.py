@@ -1,0 +1,109 @@
+"""Exact resume: a run stopped after N steps (by --max-steps, or by SIGKILL of the process) and resumed ends with
+bitwise the same weights, metric history and results as an uninterrupted run (CPU, one thread everywhere)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_helpers import REPO_ROOT, TINY_OVERRIDES, make_synthrs, tiny_config
+
+from pirlib.cli import main
+from pirlib.train import fit
+
+TIMING_KEYS = {"pairs_per_s", "train_seconds", "wall_seconds_last_session"}
+
+
+@pytest.fixture(scope="module")
+def synthrs(tmp_path_factory) -> Path:
+    return make_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
+
+
+@pytest.fixture(scope="module")
+def reference(synthrs, tmp_path_factory) -> Path:
+    """The uninterrupted run: 2 epochs of 10 steps."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    with one_thread():
+        fit(tiny_config(synthrs), out)
+    return out
+
+
+class one_thread:
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
+
+
+def without_timing(value):
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
+    return value
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    weights, expected = (
+        load_file(run / "last" / "model.safetensors"),
+        load_file(reference / "last" / "model.safetensors"),
+    )
+    assert weights.keys() == expected.keys()
+    different = [name for name in expected if not torch.equal(weights[name], expected[name])]
+    assert not different, f"weights differ bitwise: {different[:5]}"
+    history = [without_timing(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    expected_history = [
+        without_timing(json.loads(line)) for line in (reference / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert history == expected_history
+    results = without_timing(json.loads((run / "eval.json").read_text()))
+    assert results == without_timing(json.loads((reference / "eval.json").read_text()))
+
+
+@pytest.mark.slow
+def test_resume_after_max_steps(synthrs, reference, tmp_path):
+    config = tiny_config(synthrs)
+    with one_thread():
+        stopped = fit(config, tmp_path / "run", max_steps=10)
+        assert stopped["steps"] == 10 and stopped["stopped_by_max_steps"]
+        fit(config, tmp_path / "run", resume=True)
+    assert_same_run(tmp_path / "run", reference)
+
+
+def last_step(run: Path) -> int:
+    for directory in (run / "last", run / ".last.previous"):
+        try:
+            return json.loads((directory / "checkpoint.json").read_text())["step"]
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(synthrs, reference, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "pirlib", "train", "--config", str(REPO_ROOT / "configs" / "tiny_synthrs.yaml")]
+    command += ["--data", str(synthrs), "--out", str(run), "--set", *TINY_OVERRIDES, "train.checkpoint_every_steps=1"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while last_step(run) < 13 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process.poll() is None, "the training process ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed_at = last_step(run)
+    assert 13 <= killed_at < 20
+    with one_thread():
+        assert main(["train", "--resume", "--out", str(run)]) == 0
+    assert_same_run(run, reference)
