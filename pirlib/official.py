@@ -293,7 +293,9 @@ def load_official_checkpoint(
 
     state, official = read_official_checkpoint(source)
     config = official_config(state, official, vision_config, text_config)
+    with torch.device("meta"):  # check names and shapes on a storage-less skeleton before building the real model
+        skeleton = PIR(config)
+    converted = official_to_pirlib(state, skeleton.state_dict(), config)
     model = PIR(config)
-    converted = official_to_pirlib(state, model.state_dict(), config)
     model.load_state_dict(converted, strict=True)
     return model.eval(), config
