@@ -1,0 +1,76 @@
+"""Scene-prior pretraining: trains a timm CNN on scene labels, reports accuracy, saves safetensors + metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from pirlib.cli import main
+from pirlib.config import load_config
+from pirlib.data import write_index
+from pirlib.data.format import ImageRecord
+from pirlib.prior_pretraining import pretrain_scene_prior
+
+OVERRIDES = [
+    "vision.image_size=32",
+    "prior.model_name=resnet18",
+    "prior.model_kwargs={channels: [4, 8, 8, 8], stem_width: 4}",
+    "data.num_workers=0",
+    "train.device=cpu",
+]
+
+
+def _scenes(root: Path) -> Path:
+    """Two scene classes that differ by colour (red / blue images with noise): 8 train + 4 test images each."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    records = []
+    for label, colour in enumerate(((200, 40, 40), (40, 40, 200))):
+        for k in range(12):
+            pixels = np.clip(rng.normal(colour, 40, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / "images" / f"{label}_{k}.png")
+            records.append(ImageRecord(f"{label}_{k}.png", "test" if k >= 8 else "train", label, ("a scene",)))
+    write_index(root, "colours", ["red", "blue"], records)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return _scenes(tmp_path_factory.mktemp("scenes"))
+
+
+def test_pretraining_writes_weights_and_metrics(data_root: Path, tmp_path: Path) -> None:
+    config = load_config(None, OVERRIDES)
+    out = tmp_path / "prior" / "prior.safetensors"
+    metrics = pretrain_scene_prior(config, data_root, out, epochs=2, batch_size=8, log=None)
+    assert 0.0 <= metrics["accuracy"] <= 100.0 and metrics["test_images"] == 8 and metrics["train_images"] == 16
+    assert len(metrics["per_class_accuracy"]) == 2 and sum(map(sum, metrics["confusion"])) == 8
+    assert len(metrics["history"]) == 2 and metrics["classes"] == ["red", "blue"]
+    state = load_file(out)
+    assert state["fc.weight"].shape == (2, 8) and "conv1.weight" in state
+    assert json.loads(out.with_suffix(".json").read_text())["accuracy"] == metrics["accuracy"]
+    assert {path.name for path in out.parent.iterdir()} == {"prior.safetensors", "prior.json"}  # no temp files
+
+
+def test_pretraining_is_deterministic_on_cpu(data_root: Path, tmp_path: Path) -> None:
+    config = load_config(None, OVERRIDES)
+    first = pretrain_scene_prior(config, data_root, tmp_path / "a.safetensors", epochs=1, batch_size=8, log=None)
+    second = pretrain_scene_prior(config, data_root, tmp_path / "b.safetensors", epochs=1, batch_size=8, log=None)
+    assert first["history"] == second["history"]
+    for name, tensor in load_file(tmp_path / "a.safetensors").items():
+        torch.testing.assert_close(tensor, load_file(tmp_path / "b.safetensors")[name], rtol=0, atol=0)
+
+
+def test_command_prints_accuracy(data_root: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "prior.safetensors"
+    argv = ["pretrain-prior", "--data", str(data_root), "--out", str(out), "--epochs", "1", "--batch-size", "8"]
+    assert main([*argv, *(arg for override in OVERRIDES for arg in ("--set", override))]) == 0
+    printed = capsys.readouterr().out
+    assert "scene-prior test accuracy" in printed and out.is_file()
+    assert main(["pretrain-prior", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 1
