@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     except user_errors() as error:
         print(f"pirlib train: error: {error}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the main process reports
+        return 0
     selection = results["selection"]
     print(
         f"selected epoch {selection['epoch']} (by {selection['criterion']} {selection['metric']}): "

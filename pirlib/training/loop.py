@@ -192,6 +192,8 @@ class Trainer:
         if first_batch == 0:
             self.epoch_sums, self.epoch_steps = {}, 0
         batches = epoch_batches(self.pairs.labels, train.batch_size, train.seed, epoch, self.config.data.group_by_scene)
+        if len(batches) < self.steps_per_epoch:
+            raise RuntimeError(f"epoch {epoch + 1} has {len(batches)} full batches, expected {self.steps_per_epoch}")
         loader = epoch_loader(
             self.samples,
             batches[: self.steps_per_epoch],
