@@ -15,9 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from pirlib.metrics import retrieval_metrics
 
 LADDER: dict[str, tuple[str, ...]] = {
     "scene": ("scene",),
@@ -68,6 +65,8 @@ def _load_test(out_dir: str | os.PathLike, split: str) -> list[dict]:
 
 def oracle_ladder(out_dir: str | os.PathLike, seed: int = 0, split: str = "test") -> dict[str, dict[str, float]]:
     """Retrieval metrics (R@1/5/10 both ways, mR, in %) of random ranking ("chance") and of each rung of LADDER."""
+    from pirlib.metrics import retrieval_metrics  # imported on use: generating SynthRS does not need torch
+
     records = _load_test(out_dir, split)
     img2txt, txt2img, position = [], [], 0
     for image_id, record in enumerate(records):
@@ -78,9 +77,6 @@ def oracle_ladder(out_dir: str | os.PathLike, seed: int = 0, split: str = "test"
     ladder = {"chance": oracle_similarity(records, (), rng)}
     ladder.update({name: oracle_similarity(records, known, rng) for name, known in LADDER.items()})
     return {
-        name: {
-            key: round(float(value), 2)
-            for key, value in retrieval_metrics(torch.from_numpy(similarity), img2txt, txt2img).items()
-        }
+        name: {key: round(float(value), 2) for key, value in retrieval_metrics(similarity, img2txt, txt2img).items()}
         for name, similarity in ladder.items()
     }
