@@ -251,7 +251,38 @@ def _distractors(rng, scene: SceneClass, key_colour: str, key_points, noise: flo
     return placed
 
 
+def _semantic_noise(rng: np.random.Generator, scene: SceneClass, noise: float) -> tuple[list, list, list]:
+    """Texture patches (of textures foreign to the scene), shadow blobs and clouds, all scaled by `noise`."""
+    other_textures = sorted(t for t in TEXTURES if t not in scene.ground)
+    patches = [
+        (
+            _pick(rng, other_textures),
+            *(float(v) for v in rng.uniform(0.1, 0.9, size=2)),
+            *(float(v) for v in rng.uniform(0.06, 0.18, size=2)),
+        )
+        for _ in range(int(rng.poisson(2.0 * noise)))
+    ]
+    shadows = [
+        (
+            *(float(v) for v in rng.uniform(0.0, 1.0, size=2)),
+            float(rng.uniform(0.1, 0.25)),
+            float(rng.uniform(0.25, 0.5)),
+        )
+        for _ in range(int(rng.poisson(noise)))
+    ]
+    clouds = [
+        (
+            *(float(v) for v in rng.uniform(0.0, 1.0, size=2)),
+            float(rng.uniform(0.12, 0.3)),
+            float(rng.uniform(0.4, 0.85)),
+        )
+        for _ in range(int(rng.poisson(noise)))
+    ]
+    return patches, shadows, clouds
+
+
 def sample_plan(rng: np.random.Generator, label: int, noise: float) -> ImagePlan:
+    """Everything one image of scene class `label` shows, drawn from `rng`."""
     scene = SCENES[label]
     shape = _pick(rng, scene.key_shapes)
     colour = _pick(rng, sorted(COLOURS))
@@ -290,31 +321,7 @@ def sample_plan(rng: np.random.Generator, label: int, noise: float) -> ImagePlan
     if "trees" in scene.landmarks and landmark_name != "trees" and rng.random() < 0.5:
         trees = [(float(x), float(y), 0.025) for x, y in rng.uniform(0.05, 0.95, size=(int(rng.integers(3, 9)), 2))]
 
-    other_textures = sorted(t for t in TEXTURES if t not in scene.ground)
-    patches = [
-        (
-            _pick(rng, other_textures),
-            *(float(v) for v in rng.uniform(0.1, 0.9, size=2)),
-            *(float(v) for v in rng.uniform(0.06, 0.18, size=2)),
-        )
-        for _ in range(int(rng.poisson(2.0 * noise)))
-    ]
-    shadows = [
-        (
-            *(float(v) for v in rng.uniform(0.0, 1.0, size=2)),
-            float(rng.uniform(0.1, 0.25)),
-            float(rng.uniform(0.25, 0.5)),
-        )
-        for _ in range(int(rng.poisson(noise)))
-    ]
-    clouds = [
-        (
-            *(float(v) for v in rng.uniform(0.0, 1.0, size=2)),
-            float(rng.uniform(0.12, 0.3)),
-            float(rng.uniform(0.4, 0.85)),
-        )
-        for _ in range(int(rng.poisson(noise)))
-    ]
+    patches, shadows, clouds = _semantic_noise(rng, scene, noise)
     tone = (
         float(rng.uniform(0.85, 1.15)),
         float(rng.uniform(0.85, 1.15)),
