@@ -1,13 +1,18 @@
 # The two commands of the README. Both create or reuse the virtual environment in .venv/ first.
-#   make reproduce   the main job: generate the default data and execute every notebook with papermill
-#   make test        unit tests, then the notebooks (papermill smoke run with injected parameters, and nbval)
+#   make reproduce   the main job: execute every notebook in order with papermill, in place, with its default
+#                    parameters (tiny profile, SynthRS, CPU); writes figures/NN_*.png and results/NN_*.{csv,md}
+#   make test        unit tests and the papermill smoke run of every notebook with injected parameters (tests/),
+#                    then nbval: every notebook re-executed, cells marked `# NBVAL_CHECK_OUTPUT` must reproduce their
+#                    committed outputs (after notebooks/nbval_sanitize.cfg), and no cell may raise
+# One notebook: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NBVAL := --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup reproduce test lint clean-runs
+.PHONY: setup reproduce test lint
 
 setup: $(VENV)/.installed
 
@@ -19,12 +24,16 @@ $(VENV)/.installed: pyproject.toml
 
 reproduce: setup
 	mkdir -p figures results
+	@job_start=$$(date +%s); \
 	for notebook in $(NOTEBOOKS); do \
-		$(BIN)/papermill --cwd notebooks --kernel python3 "$$notebook" "$$notebook" || exit 1; \
-	done
+		start=$$(date +%s); \
+		$(BIN)/papermill --cwd notebooks --kernel python3 --no-progress-bar "$$notebook" "$$notebook" || exit 1; \
+		echo "$$notebook: $$(( $$(date +%s) - start )) s"; \
+	done; \
+	echo "main job: $$(( $$(date +%s) - job_start )) s"
 
 test: setup
-	$(BIN)/python -m pytest tests; status=$$?; \
+	$(BIN)/python -m pytest tests notebooks $(NBVAL); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; status=0; fi; exit $$status
 
 lint: setup

@@ -98,7 +98,7 @@ def class_histogram(classes: Sequence[str], counts_by_split: Mapping[str, Sequen
         bottom += np.asarray(counts, dtype=float)
     ax.set_xticks(np.arange(len(classes)), classes, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("images")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, ncol=len(counts_by_split), loc="lower right", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
