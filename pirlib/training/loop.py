@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -94,6 +96,8 @@ class Trainer:
         if resume_from is not None and not resume:
             raise ConfigError(f"{out_dir} already holds a run ({resume_from}); pass --resume or choose another --out")
         self._build_data()
+        random.seed(train.seed)
+        np.random.seed(train.seed)
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         self.model = PIR(config, vocab_size=len(self.tokenizer)).to(runtime.device)
         if runtime.device.type == "cuda" and train.channels_last:
@@ -104,7 +108,7 @@ class Trainer:
         self.stop_step = min(self.total_steps, train.max_steps or self.total_steps)
         criterion = VALIDATION if self.validation is not None else TEST_OFFICIAL
         self.selection = ModelSelection(criterion)
-        self.step, self.epoch_sums, self.epoch_steps, self.last_eval_step = 0, {}, 0, -1
+        self.step, self.epoch_sums, self.epoch_steps = 0, {}, 0
         self.train_seconds, self.pairs_trained, self.last_test = 0.0, 0, None
         torch.manual_seed(mixed_seed(train.seed, runtime.rank))  # dropout / drop-path stream of this rank
         if resume_from is not None:
@@ -162,7 +166,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
         self.step, self.epoch_sums, self.epoch_steps = progress["step"], progress["epoch_sums"], progress["epoch_steps"]
-        self.last_eval_step, self.last_test = progress["last_eval_step"], progress["last_test"]
+        self.last_test = progress["last_test"]
         self.train_seconds, self.pairs_trained = progress["train_seconds"], progress["pairs_trained"]
         self.selection = ModelSelection.from_state_dict(state["selection"])
         if len(state["rng"]) == self.runtime.world_size:
@@ -176,9 +180,6 @@ class Trainer:
         started = time.perf_counter()
         while self.step < self.stop_step:
             self._train_epoch(self.step // self.steps_per_epoch)
-        if self.last_eval_step != self.step:  # e.g. resumed after the end, or eval_every_epochs 0
-            self._evaluate(self.step // self.steps_per_epoch, end_of_epoch=False)
-            self._save_last()
         results = [self._results(time.perf_counter() - started) if self.runtime.is_main else None]
         if self.runtime.is_main:
             atomic_write_json(self.paths.eval, results[0])
@@ -302,7 +303,6 @@ class Trainer:
             self.last_test = test
             summary = f"mR validation {validation['mR']:.2f}, " if validation else ""
             tqdm.write(f"epoch {epoch + 1} step {self.step}: {summary}mR test {test['mR']:.2f}")
-        self.last_eval_step = self.step
         self.model.train()
         self.runtime.barrier()
 
@@ -325,7 +325,6 @@ class Trainer:
                     "step": self.step,
                     "epoch_sums": self.epoch_sums,
                     "epoch_steps": self.epoch_steps,
-                    "last_eval_step": self.last_eval_step,
                     "last_test": self.last_test,
                     "train_seconds": self.train_seconds,
                     "pairs_trained": self.pairs_trained,
