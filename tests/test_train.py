@@ -96,3 +96,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthrs, tmp_p
     with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 3 .*last good checkpoint is .*last"):
         fit(config, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "last" / "checkpoint.json").read_text())["step"] == 2
+
+
+def test_gpu_resident_batches_train(synthrs, tmp_path):
+    results = fit(tiny_config(synthrs, "data.gpu_resident=true"), tmp_path / "run", max_steps=2)
+    assert results["steps"] == 2 and set(results["test"]) == set(METRIC_KEYS)

@@ -6,7 +6,8 @@ gradient-carrying all-gather, AdamW steps and the warm-up/decay schedule advance
 before the optimiser touches the weights. Every `eval_every_epochs` the model is evaluated on the validation split
 (model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the selection
 improves. Data order, augmentation and every RNG state are restored on resume, so a resumed run is bitwise identical
-to an uninterrupted one on CPU.
+to an uninterrupted one on CPU. Batches come from a DataLoader (`sampling.epoch_loader`) or, with
+`data.gpu_resident`, from images decoded once onto the device (`pirlib.data.gpu_resident`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,19 @@ class Trainer:
         transform = make_train_transform(config.vision.image_size, config.data.augment)
         self.pairs = PairDataset(index, train_ids, transform)
         self.samples = SeededSamples(self.pairs, config.train.seed)
+        self.resident = None
+        if config.data.gpu_resident:  # decoded images and tokens on the device, batched augmentation there
+            from pirlib.data.gpu_resident import ResidentPairs
+
+            self.resident = ResidentPairs(
+                self.pairs,
+                self.tokenizer,
+                config.text.max_tokens,
+                config.vision.image_size,
+                config.data.augment,
+                runtime.device,
+                config.train.seed,
+            )
         self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
         self.steps_per_epoch = len(self.pairs) // config.train.batch_size
         if self.steps_per_epoch == 0:
@@ -195,17 +209,21 @@ class Trainer:
         batches = epoch_batches(self.pairs.labels, train.batch_size, train.seed, epoch, self.config.data.group_by_scene)
         if len(batches) < self.steps_per_epoch:
             raise RuntimeError(f"epoch {epoch + 1} has {len(batches)} full batches, expected {self.steps_per_epoch}")
-        loader = epoch_loader(
-            self.samples,
-            batches[: self.steps_per_epoch],
-            epoch,
-            first_batch,
-            runtime.rank,
-            runtime.world_size,
-            self.collate,
-            self.config.data.num_workers,
-            runtime.device.type == "cuda",
-        )
+        batches = batches[: self.steps_per_epoch]
+        if self.resident is not None:
+            loader = self.resident.epoch_batches(batches, epoch, first_batch, runtime.rank, runtime.world_size)
+        else:
+            loader = epoch_loader(
+                self.samples,
+                batches,
+                epoch,
+                first_batch,
+                runtime.rank,
+                runtime.world_size,
+                self.collate,
+                self.config.data.num_workers,
+                runtime.device.type == "cuda",
+            )
         self.model.train()
         bar = tqdm(
             total=self.steps_per_epoch,
