@@ -71,9 +71,15 @@ def test_bert_tokenizer_from_a_local_directory(tmp_path: Path) -> None:
     ]
 
 
-def test_missing_bert_directory_says_what_to_do(tmp_path: Path) -> None:
+def test_missing_bert_files_say_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never wait for the network in a test
     with pytest.raises(TokenizerError, match="bert-base-uncased"):
         build_tokenizer(TextConfig(tokenizer=str(tmp_path / "no-such-dir")), tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TokenizerError, match="no vocabulary found"):
+        build_tokenizer(TextConfig(tokenizer=str(tmp_path / "empty")), tmp_path)
+    with pytest.raises(TokenizerError, match="hub is unreachable"):
+        build_tokenizer(TextConfig(tokenizer="no-such-org/no-such-bert"), tmp_path)
 
 
 def test_words_beyond_the_vocabulary_fall_back_to_characters() -> None:

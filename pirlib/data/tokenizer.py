@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -118,11 +119,43 @@ def build_tokenizer(
     name = text_config.tokenizer
     if name == WORDPIECE:
         return wordpiece_for_dataset(data_root, vocab_size)
-    try:
-        return BertTokenizerFast.from_pretrained(name)
-    except (OSError, ValueError) as error:
+    if Path(name).is_dir():
+        return _bert_tokenizer(name, local_files_only=True)
+    try:  # already in the Hugging Face cache
+        return _bert_tokenizer(name, local_files_only=True)
+    except TokenizerError:
+        pass
+    if not _hub_reachable():
         raise TokenizerError(
-            f"text.tokenizer='{name}': cannot load a BERT tokenizer ({error}). Without internet, download "
-            f"bert-base-uncased elsewhere (e.g. `huggingface-cli download bert-base-uncased --local-dir DIR`), copy "
-            f"DIR here and set text.tokenizer=DIR; or use text.tokenizer=wordpiece (trained on the captions)"
-        ) from error
+            f"text.tokenizer='{name}': not a local directory, not cached, and the hub is unreachable. {_ADVICE}"
+        )
+    return _bert_tokenizer(name, local_files_only=False)
+
+
+_ADVICE = (
+    "Without internet, download bert-base-uncased elsewhere (e.g. `huggingface-cli download bert-base-uncased "
+    "--local-dir DIR`), copy DIR here and set text.tokenizer=DIR; or use text.tokenizer=wordpiece (trained on the "
+    "captions)"
+)
+
+
+def _bert_tokenizer(name: str, local_files_only: bool) -> BertTokenizerFast:
+    """`from_pretrained`, refusing the empty tokenizer transformers 5 silently returns when no file is found."""
+    try:
+        tokenizer = BertTokenizerFast.from_pretrained(name, local_files_only=local_files_only)
+    except (OSError, ValueError) as error:
+        raise TokenizerError(f"text.tokenizer='{name}': cannot load a BERT tokenizer ({error}). {_ADVICE}") from error
+    if len(tokenizer) <= len(SPECIAL_TOKENS):
+        raise TokenizerError(f"text.tokenizer='{name}': no vocabulary found (no vocab.txt / tokenizer.json). {_ADVICE}")
+    return tokenizer
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick connection test, so that an offline machine fails at once instead of after minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
