@@ -184,6 +184,20 @@ def test_invalid_settings_are_rejected(tmp_path):
         generate_synthrs(tmp_path, SynthSettings(images=10, test_images=2, noise=-1))
 
 
+def test_refuses_to_overwrite_another_dataset(tmp_path):
+    (tmp_path / "dataset.json").write_text(json.dumps({"name": "rsitmd"}))
+    with pytest.raises(ValueError, match="rsitmd"):
+        generate_synthrs(tmp_path, SynthSettings(images=4, test_images=1, size=16))
+
+
+def test_a_smaller_run_removes_its_stale_images_only(tmp_path):
+    generate_synthrs(tmp_path, SynthSettings(images=8, test_images=2, size=16))
+    (tmp_path / "images" / "mine.png").write_bytes(b"not synthrs")
+    generate_synthrs(tmp_path, SynthSettings(images=4, test_images=1, size=16))
+    files = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert files == sorted([r.file for r in load_index(tmp_path).images] + ["mine.png"])
+
+
 def test_synth_command(tmp_path, capsys):
     out = tmp_path / "cli"
     arguments = ["synth", "--out", str(out), "--images", "20", "--test-images", "4", "--size", "24", "--seed", "1"]
@@ -197,7 +211,11 @@ def test_synth_command(tmp_path, capsys):
         "train": 16,
         "vocabulary": summary["vocabulary"],
     }
-    assert is_generated(out, SynthSettings(20, 4, 24, 1, TINY.noise))
+    assert is_generated(out, SynthSettings(20, 4, 24, 1))
     assert main(arguments) == 0
     assert "already holds" in capsys.readouterr().out
     assert main(["synth", "--out", str(out), "--images", "5", "--test-images", "9"]) == 2
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "dataset.json").write_text(json.dumps({"name": "rsicd"}))
+    assert main(["synth", "--out", str(tmp_path / "real"), "--images", "4", "--test-images", "1"]) == 2
+    assert "rsicd" in capsys.readouterr().err

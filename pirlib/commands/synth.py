@@ -49,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
+        try:
+            sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
+        except ValueError as error:
+            print(f"pirlib synth: {error}", file=sys.stderr)
+            return 2
         seconds = time.perf_counter() - start
         print(
             f"generated {settings.images} images of {settings.size} px in {seconds:.1f} s "

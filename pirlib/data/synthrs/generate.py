@@ -149,6 +149,19 @@ def _make_unique(records: list[dict], seed: int) -> int:
     return redrawn
 
 
+def _check_not_another_dataset(out: Path) -> None:
+    """Refuse to write SynthRS over a directory that holds another dataset (e.g. a prepared RSITMD)."""
+    try:
+        name = json.loads((out / INDEX_FILE).read_text()).get("name")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return
+    if name != NAME:
+        raise ValueError(
+            f"{out / INDEX_FILE}: this directory holds the dataset '{name}', not SynthRS; "
+            "choose another --out for SynthRS"
+        )
+
+
 def is_generated(out: str | os.PathLike, settings: SynthSettings) -> bool:
     """True when OUT already holds a complete SynthRS dataset made with these settings by this generator version."""
     out = Path(out)
@@ -173,6 +186,7 @@ def generate_synthrs(
     settings = settings or SynthSettings()
     settings.validate()
     out = Path(out)
+    _check_not_another_dataset(out)
     image_dir = out / IMAGE_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(settings.seed)
@@ -199,8 +213,8 @@ def generate_synthrs(
         del record["_plan"]
 
     wanted = {record["file"] for record in records}
-    for stale in image_dir.glob("*.png"):  # images of an earlier, larger run in the same folder
-        if stale.name not in wanted:
+    for stale in image_dir.glob("*_[0-9][0-9][0-9][0-9][0-9].png"):  # SynthRS images of an earlier, larger run
+        if stale.name not in wanted and stale.name.rsplit("_", 1)[0] in CLASS_NAMES:
             stale.unlink()
     index_records = [
         ImageRecord(r["file"], r["split"], r["label"], tuple(c["text"] for c in r["captions"])) for r in records
