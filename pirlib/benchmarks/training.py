@@ -1,0 +1,206 @@
+"""Training and embedding throughput of a configuration (issue 7): pairs/s, peak memory, FLOPs per pair, MFU.
+
+The measured step is the trainer's own (`pirlib.training.loop.TrainStep` under `wrap_for_training`: autocast
+forward, fp32 objective, then backward and the AdamW step, with the trainer's per-step host synchronisation on the
+loss), on the trainer's data pipeline (`epoch_batches` + `epoch_loader` with `data.num_workers` workers and pinned
+memory on CUDA, or `ResidentPairs` with `data.gpu_resident`). Three figures per batch size:
+- `model_pairs_per_s`: one batch kept on the device and reused (the model's ceiling, no input pipeline);
+- `pairs_per_s`: end to end, every step waiting for the next batch of the pipeline;
+- `data_pairs_per_s`: the pipeline alone (batches produced, and moved to the device, without a model).
+FLOPs per training pair are counted by `torch.utils.flop_counter.FlopCounterMode` over forward + backward (the
+optimiser step is not counted); MFU is the end-to-end FLOP rate over the measured matrix-multiply rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pirlib.benchmarks.timing import PeakMemory, synchronize, time_call
+from pirlib.config import Config, ConfigError
+from pirlib.training.runtime import Runtime, resolve_precision
+
+BATCH_KEYS = ("images", "input_ids", "attention_mask", "image_ids", "labels")  # TrainStep's arguments, in order
+
+
+class TrainingBench:
+    """A model, optimiser and data pipeline built as `pirlib.training.loop.Trainer` builds them."""
+
+    def __init__(self, config: Config, data_root: Path, vocab_size: int | None, device: torch.device) -> None:
+        from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, train_transform
+        from pirlib.losses import RetrievalObjective
+        from pirlib.models import PIR
+        from pirlib.optim import build_optimizer
+        from pirlib.training.sampling import SeededSamples
+
+        self.config, self.device = copy.deepcopy(config), device
+        self.runtime = Runtime(device, 0, 1, resolve_precision(config.train.precision, device), False)
+        index = load_index(data_root)
+        self.tokenizer = build_tokenizer(config.text, data_root)
+        self.pairs = PairDataset(index, index.split_ids("train"), train_transform(config.vision.image_size))
+        self.samples = SeededSamples(self.pairs, config.train.seed)
+        self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
+        self.resident = None
+        if config.data.gpu_resident:
+            from pirlib.data.gpu_resident import ResidentPairs
+
+            self.resident = ResidentPairs(
+                self.pairs,
+                self.tokenizer,
+                config.text.max_tokens,
+                config.vision.image_size,
+                config.data.augment,
+                device,
+                config.train.seed,
+            )
+        torch.manual_seed(config.train.seed)
+        self.model = PIR(self.config, vocab_size=vocab_size or len(self.tokenizer)).to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.objective = RetrievalObjective(config.loss)
+        self.optimizer = build_optimizer(self.model, config.train)
+        self.step_module = None
+
+    @property
+    def channels_last(self) -> bool:
+        return self.device.type == "cuda" and self.config.train.channels_last
+
+    @property
+    def parameters(self) -> int:
+        return sum(parameter.numel() for parameter in self.model.parameters())
+
+    def batches(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+        """The trainer's batches of `batch_size` pairs, epoch after epoch, without end."""
+        from pirlib.training.sampling import epoch_batches, epoch_loader
+
+        if len(self.pairs) < batch_size:
+            raise ConfigError(f"batch size {batch_size} exceeds the {len(self.pairs)} training pairs of the data")
+        seed, group = self.config.train.seed, self.config.data.group_by_scene
+        for epoch in itertools.count():
+            batches = epoch_batches(self.pairs.labels, batch_size, seed, epoch, group)
+            if self.resident is not None:
+                yield from self.resident.epoch_batches(batches, epoch, 0, 0, 1)
+            else:
+                workers, pin = self.config.data.num_workers, self.device.type == "cuda"
+                yield from epoch_loader(self.samples, batches, epoch, 0, 0, 1, self.collate, workers, pin)
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        moved = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+        if self.channels_last:
+            moved["images"] = moved["images"].contiguous(memory_format=torch.channels_last)  # [B, 3, H, W]
+        return moved
+
+    def step(self, batch: dict[str, torch.Tensor]) -> float:
+        """One optimisation step as `Trainer._train_step` (forward, backward, AdamW); returns the loss."""
+        batch = self.to_device(batch)
+        terms = self.step_module(*(batch[key] for key in BATCH_KEYS))
+        loss = float(terms["loss"].detach())  # the trainer reads the loss every step
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        return loss
+
+    def count_flops(self, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]]:
+        """(FLOPs of forward + backward per pair, forward FLOPs per pair of each top-level module), eager mode."""
+        from pirlib.training.loop import TrainStep
+
+        batch = self.to_device(batch)
+        size = batch["images"].shape[0]
+        step = TrainStep(self.model, self.objective, self.runtime)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            terms = step(*(batch[key] for key in BATCH_KEYS))
+            terms["loss"].backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        forward = FlopCounterMode(display=False)
+        with forward, torch.no_grad(), self.runtime.autocast():
+            self.model(batch["images"], batch["input_ids"], batch["attention_mask"])
+        modules = {
+            name.removeprefix("PIR."): sum(counts.values()) / size
+            for name, counts in forward.get_flop_counts().items()
+            if name.count(".") == 1
+        }
+        return counter.get_total_flops() / size, modules
+
+
+def _timed_steps(bench: TrainingBench, source: Iterator[dict], steps: int) -> tuple[float, float]:
+    """(seconds for `steps` steps drawing batches from `source`, peak memory in MiB over them)."""
+    with PeakMemory(bench.device) as memory:
+        synchronize(bench.device)
+        start = time.perf_counter()
+        for batch in itertools.islice(source, steps):
+            bench.step(batch)
+        synchronize(bench.device)
+        seconds = time.perf_counter() - start
+    return seconds, memory.peak_mib
+
+
+def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: int, compile_model: bool) -> dict:
+    """Throughput, peak memory and FLOPs of training `bench` at `batch_size` (see the module docstring)."""
+    from pirlib.training.loop import wrap_for_training
+
+    stream = bench.batches(batch_size)
+    first = next(stream)
+    flops_per_pair, forward_flops = bench.count_flops(first)
+    bench.step_module = wrap_for_training(bench.model, bench.objective, bench.runtime, compile_model)
+    bench.model.train()
+    started = time.perf_counter()
+    for batch in itertools.islice(stream, warmup):  # compilation, allocator and autotuning warm-up
+        bench.step(batch)
+    warmup_seconds = time.perf_counter() - started
+    fixed = bench.to_device(first)
+    model_seconds, model_peak = _timed_steps(bench, itertools.repeat(fixed), steps)
+    seconds, peak = _timed_steps(bench, stream, steps)
+    data = time_call(lambda: [bench.to_device(b) for b in itertools.islice(stream, steps)], bench.device, 0, 1)
+    pairs = steps * batch_size
+    return {
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "warmup_seconds": warmup_seconds,
+        "model_pairs_per_s": pairs / model_seconds,
+        "pairs_per_s": pairs / seconds,
+        "data_pairs_per_s": pairs / data["seconds"],
+        "step_ms": 1000 * seconds / steps,
+        "peak_memory_mib": max(peak, model_peak),
+        "flops_per_pair": flops_per_pair,
+        "forward_flops_per_pair": forward_flops,
+    }
+
+
+@torch.no_grad()
+def measure_embedding(bench: TrainingBench, batch_size: int, repeats: int) -> dict:
+    """Images/s and texts/s of `encode_image` / `encode_text` (eval mode, autocast), on tensors already on the
+    device: random normalised images and the dataset's captions, tokenised as evaluation does."""
+    model, device = bench.model, bench.device
+    model.eval()
+    size = bench.config.vision.image_size
+    images = torch.randn(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    if bench.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)  # [B, 3, H, W]
+    captions = [caption for _, caption in itertools.islice(itertools.cycle(bench.pairs.pairs), batch_size)]
+    text = {key: value.to(device) for key, value in bench.collate.tokenize(captions).items()}  # [B, L] each
+
+    def encode_images() -> None:
+        with bench.runtime.autocast():
+            model.encode_image(images)
+
+    def encode_texts() -> None:
+        with bench.runtime.autocast():
+            model.encode_text(text["input_ids"], text["attention_mask"])
+
+    image_time = time_call(encode_images, device, warmup=1, repeats=repeats)
+    text_time = time_call(encode_texts, device, warmup=1, repeats=repeats)
+    model.train()
+    return {
+        "batch_size": batch_size,
+        "images_per_s": batch_size / image_time["seconds"],
+        "texts_per_s": batch_size / text_time["seconds"],
+        "text_tokens": int(text["input_ids"].shape[1]),
+    }

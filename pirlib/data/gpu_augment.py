@@ -1,0 +1,190 @@
+"""The official training augmentation (PIR_SPEC §1, "train transform"), batched on the device for uint8 images.
+
+`augment_batch(images, image_size, generator)` draws, independently for every image of the batch, what
+`pirlib.data.transforms.train_transform` draws per PIL image: RandomResizedCrop(image_size, scale (0.5, 1), ratio
+(3/4, 4/3)) → RandomHorizontalFlip → RandAugment (2 ops of torchvision's 14, magnitude bin 7 of 11) → [0, 1] →
+CLIP normalisation. The crop, the flip and the geometric RandAugment ops (shear, translate, rotate) are composed into
+one affine map per image and sampled once with `grid_sample`; the colour ops act per image with per-image signs.
+
+Deviations from the PIL pipeline (the distribution of augmentations is the same; pixels differ slightly):
+- one bicubic resampling for crop + geometric op (PIL: bicubic resize, then a nearest-neighbour warp), without
+  PIL's antialiasing when the crop is shrunk;
+- the geometric ops are applied before the colour ops of the same draw (PIL: in the drawn order) and shear about the
+  image centre (torchvision: about the top-left corner, i.e. plus a translation);
+- colour ops run on float values rounded to integers after each op (PIL: uint8 arithmetic).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+
+from pirlib.data.transforms import CLIP_MEAN, CLIP_STD, CROP_SCALE, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_NUM_OPS
+
+CROP_RATIO = (3 / 4, 4 / 3)  # RandomResizedCrop's default aspect-ratio range
+CROP_ATTEMPTS = 10  # RandomResizedCrop tries this many boxes before falling back to a central crop
+LEVEL = RANDAUGMENT_MAGNITUDE / 10  # magnitude bin 7 of the 11 bins 0..10 → 70 % of each op's maximum
+SHEAR = 0.3 * LEVEL  # shear factor
+TRANSLATE = 150 / 331 * LEVEL  # fraction of the image side
+ROTATE = math.radians(30 * LEVEL)  # rotation angle
+ENHANCE = 0.9 * LEVEL  # brightness / colour / contrast / sharpness factor is 1 ± ENHANCE
+POSTERIZE_STEP = 2 ** (8 - 5)  # bin 7 keeps 5 bits
+SOLARIZE_THRESHOLD = 255 * (1 - LEVEL)  # pixels at or above it are inverted
+OPS = (
+    "identity",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "rotate",
+    "brightness",
+    "color",
+    "contrast",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "autocontrast",
+    "equalize",
+)  # torchvision's RandAugment op set, drawn uniformly
+GEOMETRIC = ("shear_x", "shear_y", "translate_x", "translate_y", "rotate")
+
+
+def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    device = generator.device
+    return low + (high - low) * torch.rand(shape, generator=generator, device=device)
+
+
+def crop_boxes(count: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop boxes, as torchvision draws them: → [count, 4] (top, left, box height, box width)."""
+    area = height * width
+    target = area * _uniform((count, CROP_ATTEMPTS), *CROP_SCALE, generator)  # [count, attempts]
+    ratio = torch.exp(_uniform((count, CROP_ATTEMPTS), math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]), generator))
+    box_width = torch.sqrt(target * ratio).round()  # [count, attempts]
+    box_height = torch.sqrt(target / ratio).round()
+    valid = (box_width > 0) & (box_width <= width) & (box_height > 0) & (box_height <= height)
+    first = valid.float().argmax(dim=1, keepdim=True)  # [count, 1] first valid attempt
+    box_width = box_width.gather(1, first).squeeze(1)  # [count]
+    box_height = box_height.gather(1, first).squeeze(1)
+    fallback = ~valid.any(dim=1)  # whole image (square images: ratio 1 is always in range)
+    box_width = torch.where(fallback, torch.full_like(box_width, width), box_width)
+    box_height = torch.where(fallback, torch.full_like(box_height, height), box_height)
+    top = torch.floor(_uniform((count,), 0, 1, generator) * (height - box_height + 1))
+    left = torch.floor(_uniform((count,), 0, 1, generator) * (width - box_width + 1))
+    top = torch.where(fallback, (height - box_height) // 2, top)
+    left = torch.where(fallback, (width - box_width) // 2, left)
+    return torch.stack([top, left, box_height, box_width], dim=1)  # [count, 4]
+
+
+def _geometric_maps(ops: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """ops, signs [B, num_ops] → [B, 3, 3] map from output to pre-op normalised coordinates (identity if none)."""
+    batch = ops.shape[0]
+    maps = torch.eye(3, device=ops.device).repeat(batch, 1, 1)  # [B, 3, 3]
+    for slot in range(ops.shape[1]):
+        step = torch.eye(3, device=ops.device).repeat(batch, 1, 1)  # [B, 3, 3]
+        sign = signs[:, slot]
+        op = ops[:, slot]
+        step[:, 0, 1] = torch.where(op == OPS.index("shear_x"), sign * SHEAR, 0.0)
+        step[:, 1, 0] = torch.where(op == OPS.index("shear_y"), sign * SHEAR, 0.0)
+        step[:, 0, 2] = torch.where(op == OPS.index("translate_x"), sign * 2 * TRANSLATE, 0.0)
+        step[:, 1, 2] = torch.where(op == OPS.index("translate_y"), sign * 2 * TRANSLATE, 0.0)
+        rotate = op == OPS.index("rotate")
+        angle = torch.where(rotate, sign * ROTATE, 0.0)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        rotation = torch.stack([cos, -sin, sin, cos], dim=1).view(batch, 2, 2)  # [B, 2, 2]
+        step[:, :2, :2] = torch.where(rotate[:, None, None], rotation, step[:, :2, :2])
+        maps = maps @ step  # the later op acts on the output first
+    return maps
+
+
+def _crop_flip_maps(boxes: torch.Tensor, flips: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """boxes [B, 4], flips [B] → [B, 3, 3] map from crop-output to source normalised coordinates."""
+    top, left, box_height, box_width = boxes.unbind(1)  # [B] each
+    maps = torch.zeros(boxes.shape[0], 3, 3, device=boxes.device)  # [B, 3, 3]
+    maps[:, 0, 0] = box_width / width * torch.where(flips, -1.0, 1.0)
+    maps[:, 0, 2] = (2 * left + box_width) / width - 1
+    maps[:, 1, 1] = box_height / height
+    maps[:, 1, 2] = (2 * top + box_height) / height - 1
+    maps[:, 2, 2] = 1
+    return maps
+
+
+def _blend(image: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """factor · image + (1 - factor) · degenerate, per image (factor [n])."""
+    factor = factor.view(-1, 1, 1, 1)  # [n, 1, 1, 1]
+    return factor * image + (1 - factor) * degenerate
+
+
+def _sharpen_degenerate(image: torch.Tensor) -> torch.Tensor:
+    """PIL's SMOOTH filter (3×3, centre weight 5 of 13) inside, the original border pixels."""
+    kernel = torch.ones(3, 3, device=image.device, dtype=image.dtype)
+    kernel[1, 1] = 5
+    kernel = (kernel / kernel.sum()).expand(image.shape[1], 1, 3, 3)  # [C, 1, 3, 3] depthwise
+    smooth = F.conv2d(image, kernel, groups=image.shape[1])  # [n, C, H-2, W-2]
+    degenerate = image.clone()
+    degenerate[:, :, 1:-1, 1:-1] = smooth
+    return degenerate
+
+
+def _colour_op(name: str, image: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """One RandAugment colour op on images [n, 3, H, W] with values in [0, 255]; sign [n] in {-1, 1}."""
+    factor = 1 + sign * ENHANCE  # [n]
+    if name == "brightness":
+        return _blend(image, torch.zeros_like(image), factor)
+    gray = TF.rgb_to_grayscale(image)  # [n, 1, H, W]
+    if name == "color":
+        return _blend(image, gray.expand_as(image), factor)
+    if name == "contrast":
+        return _blend(image, gray.mean(dim=(1, 2, 3), keepdim=True).expand_as(image), factor)
+    if name == "sharpness":
+        return _blend(image, _sharpen_degenerate(image), factor)
+    if name == "posterize":
+        return torch.floor(image / POSTERIZE_STEP) * POSTERIZE_STEP
+    if name == "solarize":
+        return torch.where(image >= SOLARIZE_THRESHOLD, 255 - image, image)
+    if name == "autocontrast":
+        low = image.amin(dim=(2, 3), keepdim=True)  # [n, C, 1, 1]
+        high = image.amax(dim=(2, 3), keepdim=True)
+        scale = torch.where(high > low, 255 / (high - low).clamp(min=1e-6), 1.0)
+        return torch.where(high > low, (image - low) * scale, image)
+    if name == "equalize":
+        return TF.equalize(image.to(torch.uint8)).to(image.dtype)
+    raise ValueError(f"unknown colour op {name}")
+
+
+def _apply_colour_ops(images: torch.Tensor, ops: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    for slot in range(ops.shape[1]):
+        for name in OPS:
+            if name == "identity" or name in GEOMETRIC:
+                continue
+            chosen = (ops[:, slot] == OPS.index(name)).nonzero().squeeze(1)  # [n] images drawing this op
+            if chosen.numel():
+                changed = _colour_op(name, images[chosen], signs[chosen, slot])
+                images[chosen] = changed.round().clamp(0, 255)
+    return images
+
+
+def normalize_batch(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] values in [0, 255] → CLIP-normalised float32."""
+    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1) * 255
+    return (images - mean) / std
+
+
+def augment_batch(images: torch.Tensor, image_size: int, generator: torch.Generator) -> torch.Tensor:
+    """uint8 images [B, 3, H, W] on the generator's device → augmented, normalised float32 [B, 3, S, S]."""
+    batch, _, height, width = images.shape
+    boxes = crop_boxes(batch, height, width, generator)  # [B, 4]
+    flips = _uniform((batch,), 0, 1, generator) < 0.5  # [B]
+    ops = torch.randint(len(OPS), (batch, RANDAUGMENT_NUM_OPS), generator=generator, device=generator.device)
+    signs = torch.where(_uniform((batch, RANDAUGMENT_NUM_OPS), 0, 1, generator) < 0.5, -1.0, 1.0)  # [B, num_ops]
+    geometric = _geometric_maps(ops, signs)  # [B, 3, 3]
+    maps = _crop_flip_maps(boxes, flips, height, width) @ geometric  # [B, 3, 3]
+    size = (batch, 3, image_size, image_size)
+    grid = F.affine_grid(maps[:, :2], size, align_corners=False)  # [B, S, S, 2]
+    warped = F.grid_sample(images.float(), grid, mode="bicubic", padding_mode="border", align_corners=False)
+    outside = F.affine_grid(geometric[:, :2], size, align_corners=False).abs().amax(dim=-1) > 1  # [B, S, S]
+    warped = warped.round().clamp(0, 255).masked_fill(outside[:, None], 0)  # RandAugment fills with black
+    return normalize_batch(_apply_colour_ops(warped, ops, signs))

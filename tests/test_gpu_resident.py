@@ -1,0 +1,80 @@
+"""GPU-resident data (`data.gpu_resident`) on the CPU: the same batches as the DataLoader path (tokens, ids, labels,
+un-augmented pixels), deterministic seeded augmentation of the right shape and range, valid crop boxes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from train_helpers import make_synthrs, tiny_config
+
+from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, test_transform
+from pirlib.data.gpu_augment import augment_batch, crop_boxes, normalize_batch
+from pirlib.data.gpu_resident import ResidentPairs
+from pirlib.data.transforms import CLIP_MEAN, CLIP_STD
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = make_synthrs(tmp_path_factory.mktemp("resident") / "synthrs")
+    config = tiny_config(root)
+    index = load_index(root)
+    pairs = PairDataset(index, index.split_ids("train"), test_transform(config.vision.image_size))
+    return config, pairs, build_tokenizer(config.text, root)
+
+
+def resident(setup, augment: bool) -> ResidentPairs:
+    config, pairs, tokenizer = setup
+    size = config.vision.image_size
+    return ResidentPairs(pairs, tokenizer, config.text.max_tokens, size, augment, torch.device("cpu"), seed=0)
+
+
+def test_batches_match_the_dataloader_path_without_augmentation(setup):
+    config, pairs, tokenizer = setup
+    positions = [0, 7, 3, 12, 5]
+    expected = CaptionCollator(tokenizer, config.text.max_tokens)([pairs[p] for p in positions])
+    batch = resident(setup, augment=False).batch(positions, generator=None)
+    for key in ("input_ids", "attention_mask", "image_ids", "labels"):
+        assert torch.equal(batch[key], expected[key]), key
+    torch.testing.assert_close(batch["images"], expected["images"], atol=1e-5, rtol=0)
+
+
+def test_augmentation_is_seeded_shaped_and_in_range(setup):
+    data = resident(setup, augment=True)
+    batches = [[0, 1, 2, 3], [4, 5, 6, 7]]
+    first = list(data.epoch_batches(batches, epoch=1, first_batch=0, rank=0, world_size=1))
+    second = list(data.epoch_batches(batches, epoch=1, first_batch=0, rank=0, world_size=1))
+    assert len(first) == 2
+    torch.testing.assert_close(first[0]["images"], second[0]["images"])  # same (seed, epoch, batch): same draw
+    assert not torch.equal(first[0]["images"], first[1]["images"])
+    size = setup[0].vision.image_size
+    assert first[0]["images"].shape == (4, 3, size, size) and first[0]["images"].dtype == torch.float32
+    low = normalize_batch(torch.zeros(1, 3, 1, 1)).min()
+    high = normalize_batch(torch.full((1, 3, 1, 1), 255.0)).max()
+    assert low - 1e-5 <= first[0]["images"].min() and first[0]["images"].max() <= high + 1e-5
+
+
+def test_rank_slices_follow_the_global_batch(setup):
+    data = resident(setup, augment=False)
+    batches = [[0, 1, 2, 3, 4, 5]]
+    shares = [next(data.epoch_batches(batches, 0, 0, rank, 2))["image_ids"] for rank in (0, 1)]
+    whole = next(data.epoch_batches(batches, 0, 0, 0, 1))["image_ids"]
+    assert torch.equal(torch.cat(shares), whole)
+
+
+def test_crop_boxes_lie_inside_the_image():
+    boxes = crop_boxes(500, 40, 30, torch.Generator().manual_seed(0))  # top, left, height, width
+    top, left, height, width = boxes.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all() and (height >= 1).all() and (width >= 1).all()
+    assert (top + height <= 40).all() and (left + width <= 30).all()
+    area = height * width / (40 * 30)
+    assert area.min() >= 0.45 and area.max() <= 1.0
+
+
+def test_augment_batch_output_shape_and_pixel_range():
+    images = torch.full((64, 3, 20, 20), 128, dtype=torch.uint8)
+    out = augment_batch(images, 16, torch.Generator().manual_seed(1))  # [64, 3, 16, 16]
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    pixels = (out * std + mean) * 255
+    assert out.shape == (64, 3, 16, 16)
+    assert ((pixels > -0.5) & (pixels < 255.5)).all()
