@@ -23,16 +23,31 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+class _AllGatherWithGradient(torch.autograd.Function):
+    """all_gather whose backward sums, over ranks, the gradient each rank's loss sends to every slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        gathered = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, tensor.contiguous())
+        return torch.cat(gathered, dim=0)  # [world_size * N, ...]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()  # [world_size * N, ...]
+        dist.all_reduce(grad)  # every rank's loss depends on every slice
+        size = grad.shape[0] // dist.get_world_size()
+        return grad[dist.get_rank() * size : (dist.get_rank() + 1) * size]  # [N, ...]
+
+
 def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate `tensor` [N, ...] from every rank along dim 0 -> [world_size * N, ...], in rank order.
 
-    The local slice is the input tensor itself, so gradients flow to this rank's inputs; the other ranks' slices
-    are constants here (each rank back-propagates through its own slice, and DDP averages the gradients).
-    Identity with one process.
+    Each rank computes the loss of the whole gathered batch; the backward all-reduces (sums) the gradient of the
+    gathered tensor and returns this rank's slice, so rank r holds W x the single-process gradient of its features
+    and DDP's average over the W ranks equals the single-process gradient, consistently with the learnable
+    temperatures (which every rank differentiates in full). Identity with one process.
     """
     if not is_distributed():
         return tensor
-    gathered = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, tensor.contiguous())
-    gathered[dist.get_rank()] = tensor
-    return torch.cat(gathered, dim=0)
+    return _AllGatherWithGradient.apply(tensor)
