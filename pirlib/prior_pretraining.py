@@ -127,9 +127,15 @@ def pretrain_scene_prior(
     learning_rate: float = 2e-3,
     weight_decay: float = 0.05,
     seed: int | None = None,
+    num_workers: int | None = None,
+    randaugment: bool = True,
     log: Callable[[str], None] | None = print,
 ) -> dict:
-    """Train the prior on the training split, test it, save weights + metrics; returns the metrics dict."""
+    """Train the prior on the training split, test it, save weights + metrics; returns the metrics dict.
+
+    `num_workers` (default `config.data.num_workers`) decoding/augmenting processes: runs repeat exactly for a given
+    value (PyTorch seeds each worker from the seeded loader generator), but the augmentations depend on it.
+    `randaugment=False` trains with the random resized crop and flip only."""
     seed = config.train.seed if seed is None else seed
     data_root = Path(data_root if data_root is not None else config.data.root)
     index = load_index(data_root)
@@ -137,13 +143,13 @@ def pretrain_scene_prior(
     torch.manual_seed(seed)
     model = create_prior(config, num_classes).to(device, memory_format=torch.channels_last)  # 2x faster on CPU too
     size = config.vision.image_size
-    train_set = SceneImages(index, index.split_ids("train"), train_transform(size, config.data.augment))
+    train_set = SceneImages(index, index.split_ids("train"), train_transform(size, config.data.augment, randaugment))
     test_set = SceneImages(index, index.split_ids("test"), test_transform(size))
     generator = torch.Generator().manual_seed(seed)
-    workers = config.data.num_workers
+    workers = config.data.num_workers if num_workers is None else num_workers
     train_loader = DataLoader(
         train_set, batch_size, shuffle=True, drop_last=len(train_set) > batch_size, generator=generator,
-        num_workers=workers, worker_init_fn=_seed_worker, persistent_workers=workers > 0,
+        num_workers=workers, persistent_workers=workers > 0,
     )  # fmt: skip
     test_loader = DataLoader(test_set, batch_size=256, num_workers=workers)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
@@ -166,6 +172,7 @@ def pretrain_scene_prior(
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "weight_decay": weight_decay,
+        "randaugment": randaugment and config.data.augment,
         "seed": seed,
         "seconds": round(time.perf_counter() - start, 1),
         "history": history,
@@ -176,8 +183,3 @@ def pretrain_scene_prior(
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     _save_atomically(state, metrics, Path(out_path))
     return metrics
-
-
-def _seed_worker(worker_id: int) -> None:
-    """DataLoader workers draw augmentations from torch's per-worker seed, so runs repeat exactly."""
-    torch.manual_seed(torch.initial_seed() % 2**32)

@@ -46,3 +46,8 @@ def test_train_transform_is_random_but_seeded() -> None:
 def test_augment_false_gives_the_test_transform() -> None:
     image = Image.new("RGB", (20, 20), (10, 20, 30))
     torch.testing.assert_close(train_transform(16, augment=False)(image), test_transform(16)(image))
+
+
+def test_randaugment_can_be_left_out() -> None:
+    steps = train_transform(32, randaugment=False).transforms
+    assert [type(step) for step in steps] == [T.RandomResizedCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize]

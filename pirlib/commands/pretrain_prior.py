@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate (cosine decay to 0)")
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
     parser.add_argument("--seed", type=int, help="default: train.seed of the config")
+    parser.add_argument("--workers", type=int, help="data-loading processes (default: data.num_workers)")
+    parser.add_argument("--no-randaugment", action="store_true", help="augment with random resized crop and flip only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
 
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
             learning_rate=args.lr,
             weight_decay=args.weight_decay,
             seed=args.seed,
+            num_workers=args.workers,
+            randaugment=not args.no_randaugment,
             log=lambda line: print(line, file=sys.stderr),
         )
     except (ConfigError, DatasetFormatError) as error:

@@ -41,23 +41,24 @@ def test_transform(image_size: int) -> T.Compose:
     )
 
 
-def train_transform(image_size: int, augment: bool = True) -> T.Compose:
-    """Official training transform; `augment=False` (config.data.augment) gives the test transform instead."""
+def train_transform(image_size: int, augment: bool = True, randaugment: bool = True) -> T.Compose:
+    """Official training transform; `augment=False` (config.data.augment) gives the test transform instead, and
+    `randaugment=False` keeps only the random resized crop and the flip (colour cues intact)."""
     if not augment:
         return test_transform(image_size)
-    return T.Compose(
-        [
-            T.RandomResizedCrop(image_size, scale=CROP_SCALE, interpolation=T.InterpolationMode.BICUBIC),
-            T.RandomHorizontalFlip(),
+    steps = [
+        T.RandomResizedCrop(image_size, scale=CROP_SCALE, interpolation=T.InterpolationMode.BICUBIC),
+        T.RandomHorizontalFlip(),
+    ]
+    if randaugment:
+        steps.append(
             T.RandAugment(
                 num_ops=RANDAUGMENT_NUM_OPS,
                 magnitude=RANDAUGMENT_MAGNITUDE,
                 num_magnitude_bins=RANDAUGMENT_MAGNITUDE_BINS,
-            ),
-            T.ToTensor(),
-            normalize(),
-        ]
-    )
+            )
+        )
+    return T.Compose([*steps, T.ToTensor(), normalize()])
 
 
 test_transform.__test__ = False  # not a pytest test, although test files import it by this name
