@@ -12,13 +12,15 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from pirlib.benchmarks import hotspots
-from pirlib.benchmarks.profiles import bench_data, load_profile, random_weights
+from pirlib.benchmarks.profiles import bench_data, load_entry, random_weights
 from pirlib.benchmarks.timing import matmul_rate
 from pirlib.benchmarks.training import TrainingBench, measure_embedding, measure_training
 from pirlib.config import ConfigError
@@ -69,13 +71,12 @@ def _scene_classes(root: Path) -> list[str]:
     return load_index(root).classes
 
 
-def _bench_config(name: str, options: BenchOptions, device: torch.device, defaults: dict, results: dict) -> dict:
-    """Training and embedding rows of one configuration; returns the shapes its hot spots would use."""
-    overrides = [*options.overrides, f"train.device={device}"]
-    config, vocab_size = random_weights(load_profile(name, overrides))
+def _bench_config(entry: str, options: BenchOptions, device: torch.device, defaults: dict, results: dict) -> dict:
+    """Training and embedding rows of one `--config` entry; returns the shapes its hot spots would use."""
+    config, vocab_size = random_weights(load_entry(entry, [*options.overrides, f"train.device={device}"]))
     root = bench_data(config, options.data, Path(options.cache), options.synth_images or defaults["synth_images"])
     bench = TrainingBench(config, root, vocab_size, device)
-    print(f"pirlib bench: {config.name} ({bench.parameters / 1e6:.1f} M parameters) on {root}", flush=True)
+    print(f"pirlib bench: {entry} ({bench.parameters / 1e6:.1f} M parameters) on {root}", flush=True)
     precision = str(bench.runtime.autocast_dtype or torch.float32).replace("torch.", "")
     peak = _peak_rate(results["matmul"], bench.runtime.autocast_dtype)
     for batch_size in options.batch_sizes or [config.train.batch_size]:
@@ -86,7 +87,8 @@ def _bench_config(name: str, options: BenchOptions, device: torch.device, defaul
             achieved = row["pairs_per_s"] * row["flops_per_pair"]
             target = TARGETS.get((config.name, device.type))
             row.update(
-                config=config.name,
+                config=entry,
+                config_name=config.name,
                 precision=precision,
                 compile=config.train.compile,
                 gpu_resident=config.data.gpu_resident,
@@ -101,7 +103,7 @@ def _bench_config(name: str, options: BenchOptions, device: torch.device, defaul
             print(f"  batch {batch_size}: {row['pairs_per_s']:.1f} pairs/s end to end", flush=True)
         if "embed" in options.sections:
             embedding = measure_embedding(bench, batch_size, options.repeats)
-            results["embedding"].append({"config": config.name, **embedding})
+            results["embedding"].append({"config": entry, **embedding})
     shapes = {
         "batch": (options.batch_sizes or [config.train.batch_size])[0],
         "tokens": bench.model.vision_encoder.num_tokens,
@@ -151,9 +153,17 @@ def run_benchmarks(options: BenchOptions) -> dict:
     results.update(training=[], embedding=[], hotspots=[])
     dtypes = (torch.bfloat16,) if cuda else (torch.float32, torch.bfloat16)
     results["matmul"] = [matmul_rate(device, dtype, MATMUL_SIZE[device.type]) for dtype in dtypes]
-    shapes = None
-    for name in options.configs:
-        found = _bench_config(name, options, device, defaults, results)
+    for entry in options.configs:  # bad entries fail before anything runs
+        load_entry(entry, options.overrides)
+    shapes, results["errors"] = None, []
+    for entry in options.configs:
+        try:
+            found = _bench_config(entry, options, device, defaults, results)
+        except (RuntimeError, ValueError, OSError) as error:  # e.g. out of memory, a compiler failure: go on
+            traceback.print_exc()
+            results["errors"].append({"config": entry, "error": f"{type(error).__name__}: {error}"})
+            print(f"pirlib bench: {entry} failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            continue
         shapes = shapes or found
     if "hotspots" in options.sections and shapes is not None:
         results["hotspots"] = _hotspots(shapes, device, options)

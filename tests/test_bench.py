@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from train_helpers import TINY_OVERRIDES, make_synthrs
 
 from pirlib.benchmarks import hotspots
-from pirlib.benchmarks.profiles import OFFICIAL_TINY_OVERRIDES, load_profile, random_weights
+from pirlib.benchmarks.profiles import OFFICIAL_TINY_OVERRIDES, load_entry, load_profile, parse_entry, random_weights
 from pirlib.cli import main
 from pirlib.config import ConfigError
 from pirlib.losses import affiliation_loss
@@ -34,7 +34,7 @@ def test_bench_command_runs_and_writes_json(tiny_data, tmp_path, capsys):
     assert code == 0
     results = json.loads(out.read_text())
     (training,) = results["training"]
-    assert training["config"] == "tiny_synthrs" and training["batch_size"] == 8
+    assert training["config"] == "tiny" and training["config_name"] == "tiny_synthrs" and training["batch_size"] == 8
     for key in ("pairs_per_s", "model_pairs_per_s", "data_pairs_per_s", "peak_memory_mib", "flops_per_pair"):
         assert training[key] > 0, key
     assert training["target_pairs_per_s"] == 150.0
@@ -65,6 +65,18 @@ def test_profiles_use_random_weights_and_keep_the_vocabulary():
     assert "vision.embed_dim=48" in OFFICIAL_TINY_OVERRIDES
     with pytest.raises(ConfigError, match="profile name"):
         load_profile("missing.yaml")
+
+
+def test_config_entries_carry_their_own_overrides():
+    assert parse_entry("paper") == ("paper", [])
+    assert parse_entry("paper:data.gpu_resident=true; train.compile=true") == (
+        "paper",
+        ["data.gpu_resident=true", "train.compile=true"],
+    )
+    config = load_entry("tiny:train.batch_size=8", ["train.batch_size=4", "train.epochs=1"])
+    assert config.train.batch_size == 8 and config.train.epochs == 1
+    with pytest.raises(ConfigError, match="PROFILE:KEY=VALUE"):
+        parse_entry("paper:compile")
 
 
 def test_naive_rank_and_filter_matches_the_batched_one():

@@ -1,6 +1,8 @@
 """The configurations the benchmarks measure and the data they run on (issue 7).
 
-A `--config` is a YAML file or one of the named profiles:
+A `--config` entry is a YAML file or one of the named profiles, optionally followed by its own overrides
+(`PROFILE:KEY=VALUE;KEY=VALUE`, e.g. `paper:data.gpu_resident=true;train.compile=true`), so that one run can
+compare variants of a configuration. The named profiles:
 - `tiny`: configs/tiny_synthrs.yaml (the CPU tutorial profile, SynthRS at 112 px);
 - `paper`: configs/paper_rsitmd.yaml (Swin-T 224, BERT-base, ResNet-50 prior, batch 128: the paper's setting);
 - `official-tiny`: the configuration of the official-code parity fixture (`../shared/reference/README.md`): Swin
@@ -56,6 +58,21 @@ def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Confi
             f"--config {name_or_path}: neither a YAML file nor a profile name ({', '.join(PROFILE_NAMES)})"
         )
     return load_config(name_or_path, overrides)
+
+
+def parse_entry(entry: str) -> tuple[str, list[str]]:
+    """`PROFILE` or `PROFILE:KEY=VALUE;KEY=VALUE` → (profile name or YAML path, its own overrides)."""
+    name, _, overrides = entry.partition(":")
+    items = [item.strip() for item in overrides.split(";") if item.strip()]
+    if not name or any("=" not in item for item in items):
+        raise ConfigError(f"--config {entry!r}: expected PROFILE or PROFILE:KEY=VALUE;KEY=VALUE")
+    return name, items
+
+
+def load_entry(entry: str, overrides: list[str]) -> Config:
+    """The config of a `--config` entry: the profile, then `overrides` (all entries), then the entry's own."""
+    name, own = parse_entry(entry)
+    return load_profile(name, [*overrides, *own])
 
 
 def random_weights(config: Config) -> tuple[Config, int | None]:

@@ -3,7 +3,7 @@
 Examples:
     python -m pirlib bench                                   # tiny profile on this machine (CPU)
     python -m pirlib bench --config tiny official-tiny --device cpu
-    python -m pirlib bench --config paper --device cuda --batch-size 128 --set data.gpu_resident=true train.compile=true
+    python -m pirlib bench --config paper "paper:data.gpu_resident=true;train.compile=true" --device cuda
 
 Prints Markdown tables and writes every figure as JSON (`--out`, default runs/bench/bench_<device>.json).
 """
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         nargs="+",
         default=["tiny"],
-        help="profiles (tiny, paper, official-tiny) or YAML files, measured one after the other (default: tiny)",
+        help="profiles (tiny, paper, official-tiny) or YAML files, each optionally with its own overrides "
+        "(PROFILE:KEY=VALUE;KEY=VALUE), measured one after the other (default: tiny)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--batch-size", type=int, nargs="+", default=[], help="batch sizes (default: each config's)")
@@ -94,4 +95,6 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_json(out, results)
     print(format_report(results))
     print(f"\nwritten: {out}")
-    return 0
+    for failure in results["errors"]:
+        print(f"pirlib bench: {failure['config']} failed: {failure['error']}", file=sys.stderr)
+    return 1 if results["errors"] else 0
