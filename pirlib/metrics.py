@@ -8,7 +8,9 @@ Tie rule (the official code uses an unstable numpy sort, so its tie order is arb
 query. A query's rank is the number of *negative* candidates whose score is at least the best positive score. A
 collapsed model that scores everything equally therefore gets rank n - n_positives, never a lucky rank 0.
 
-The computation is vectorised: each positive score is compared with its whole row at once (no Python loop over rows).
+The computation is vectorised and makes two passes over the score matrix: a query's rank is the number of candidates
+scoring at least its best positive, minus the positives among them (no Python loop over rows, no per-row sort, no
+[n_images, n_captions] masks); float32 scores stay float32 (the comparisons are exact either way).
 """
 
 from __future__ import annotations
@@ -36,13 +38,21 @@ def _check_inputs(similarity: torch.Tensor, img2txt: Sequence[Sequence[int]], tx
         raise ValueError("similarity contains NaN or infinite values; the embeddings are broken")
 
 
-def _ranks(scores: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Rank of each query row: number of negatives scoring >= the row's best positive.
+def _image_ranks(similarity: torch.Tensor, img2txt: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Rank of each image row: number of non-matching captions scoring >= its best caption → [n_images] (int64)."""
+    captions = [sorted(set(positions)) for positions in img2txt]
+    width = max(len(positions) for positions in captions)
+    padded = torch.tensor([positions + positions[:1] * (width - len(positions)) for positions in captions])  # [n, w]
+    real = torch.tensor([[k < len(positions) for k in range(width)] for positions in captions])  # [n, w]
+    positive_scores = similarity.gather(1, padded)  # [n_images, w]
+    best = positive_scores.masked_fill(~real, float("-inf")).amax(dim=1, keepdim=True)  # [n_images, 1]
+    return (similarity >= best).sum(dim=1) - ((positive_scores >= best) & real).sum(dim=1)
 
-    scores [Q, C] and a boolean positives mask [Q, C] with at least one True per row -> ranks [Q] (int64).
-    """
-    best_positive = scores.masked_fill(~positives, float("-inf")).amax(dim=1, keepdim=True)  # [Q, 1]
-    return ((scores >= best_positive) & ~positives).sum(dim=1)  # [Q]
+
+def _caption_ranks(similarity: torch.Tensor, caption_image: torch.Tensor) -> torch.Tensor:
+    """Rank of each caption column: number of other images scoring >= its own image → [n_captions] (int64)."""
+    positive = similarity[caption_image, torch.arange(similarity.shape[1])]  # [n_captions]
+    return (similarity >= positive).sum(dim=0) - 1
 
 
 def _recalls(ranks: torch.Tensor) -> list[float]:
@@ -57,23 +67,19 @@ def retrieval_metrics(
     similarity: [n_images, n_captions] scores (higher = more similar); img2txt[i]: caption indices of image i;
     txt2img[j]: image index of caption j.
     """
-    similarity = torch.as_tensor(similarity).detach().to("cpu", torch.float64)
+    similarity = torch.as_tensor(similarity).detach().cpu()
+    if similarity.dtype not in (torch.float32, torch.float64):
+        similarity = similarity.double()
     _check_inputs(similarity, img2txt, txt2img)
     n_images, n_captions = similarity.shape
     caption_image = torch.as_tensor(list(txt2img), dtype=torch.long)  # [n_captions]
     if caption_image.numel() and (caption_image.min() < 0 or caption_image.max() >= n_images):
         raise ValueError(f"txt2img holds an image index outside [0, {n_images})")
-    image_caption_positives = torch.zeros(n_images, n_captions, dtype=torch.bool)
-    rows = torch.as_tensor([i for i, captions in enumerate(img2txt) for _ in captions], dtype=torch.long)
-    columns = torch.as_tensor([j for captions in img2txt for j in captions], dtype=torch.long)
-    if columns.min() < 0 or columns.max() >= n_captions:
+    columns = [j for captions in img2txt for j in captions]
+    if min(columns) < 0 or max(columns) >= n_captions:
         raise ValueError(f"img2txt holds a caption index outside [0, {n_captions})")
-    image_caption_positives[rows, columns] = True
-
-    image_ranks = _ranks(similarity, image_caption_positives)  # [n_images]
-    caption_positives = torch.zeros(n_captions, n_images, dtype=torch.bool)
-    caption_positives[torch.arange(n_captions), caption_image] = True
-    caption_ranks = _ranks(similarity.T, caption_positives)  # [n_captions]
+    image_ranks = _image_ranks(similarity, img2txt)  # [n_images]
+    caption_ranks = _caption_ranks(similarity, caption_image)  # [n_captions]
 
     values = _recalls(image_ranks) + _recalls(caption_ranks)
     values.append(sum(values) / len(values))
