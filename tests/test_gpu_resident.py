@@ -8,7 +8,7 @@ import torch
 from train_helpers import make_synthrs, tiny_config
 
 from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, test_transform
-from pirlib.data.gpu_augment import augment_batch, crop_boxes, normalize_batch
+from pirlib.data.gpu_augment import _sampling_grid, augment_batch, crop_boxes, normalize_batch
 from pirlib.data.gpu_resident import ResidentPairs
 from pirlib.data.transforms import CLIP_MEAN, CLIP_STD
 
@@ -78,3 +78,9 @@ def test_augment_batch_output_shape_and_pixel_range():
     pixels = (out * std + mean) * 255
     assert out.shape == (64, 3, 16, 16)
     assert ((pixels > -0.5) & (pixels < 255.5)).all()
+
+
+def test_sampling_grid_matches_affine_grid():
+    maps = torch.randn(5, 3, 3)
+    expected = torch.nn.functional.affine_grid(maps[:, :2], (5, 3, 17, 17), align_corners=False)
+    torch.testing.assert_close(_sampling_grid(maps, 17), expected)

@@ -111,6 +111,16 @@ def _crop_flip_maps(boxes: torch.Tensor, flips: torch.Tensor, height: int, width
     return maps
 
 
+def _sampling_grid(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """maps [B, 3, 3] → the (x, y) source coordinates of every output pixel [B, S, S, 2], as `F.affine_grid` with
+    align_corners False, by broadcasting (a batched matmul with an inner size of 3 is slow on the CPU)."""
+    centres = (2 * torch.arange(size, device=maps.device, dtype=maps.dtype) + 1) / size - 1  # [S] pixel centres
+    x, y = centres.view(1, 1, size), centres.view(1, size, 1)  # output column / row coordinates
+    rows = maps[:, :2, :, None, None]  # [B, 2, 3, 1, 1]
+    grid = rows[:, :, 0] * x + rows[:, :, 1] * y + rows[:, :, 2]  # [B, 2, S, S]
+    return grid.permute(0, 2, 3, 1)  # [B, S, S, 2]
+
+
 def _blend(image: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """factor · image + (1 - factor) · degenerate, per image (factor [n])."""
     factor = factor.view(-1, 1, 1, 1)  # [n, 1, 1, 1]
@@ -182,9 +192,8 @@ def augment_batch(images: torch.Tensor, image_size: int, generator: torch.Genera
     signs = torch.where(_uniform((batch, RANDAUGMENT_NUM_OPS), 0, 1, generator) < 0.5, -1.0, 1.0)  # [B, num_ops]
     geometric = _geometric_maps(ops, signs)  # [B, 3, 3]
     maps = _crop_flip_maps(boxes, flips, height, width) @ geometric  # [B, 3, 3]
-    size = (batch, 3, image_size, image_size)
-    grid = F.affine_grid(maps[:, :2], size, align_corners=False)  # [B, S, S, 2]
+    grid = _sampling_grid(maps, image_size)  # [B, S, S, 2]
     warped = F.grid_sample(images.float(), grid, mode="bicubic", padding_mode="border", align_corners=False)
-    outside = F.affine_grid(geometric[:, :2], size, align_corners=False).abs().amax(dim=-1) > 1  # [B, S, S]
+    outside = _sampling_grid(geometric, image_size).abs().amax(dim=-1) > 1  # [B, S, S]
     warped = warped.round().clamp(0, 255).masked_fill(outside[:, None], 0)  # RandAugment fills with black
     return normalize_batch(_apply_colour_ops(warped, ops, signs))
