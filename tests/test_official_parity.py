@@ -24,6 +24,13 @@ LOSS_TOLERANCE = 1e-5
 BASELINE_PREFIXES = ("conv_encoder.", "conv_proj.", "mapping_", "head_", "img_sa.", "img_ca.", "txt_sa.", "txt_ca.")
 
 
+# Intermediates (pre-normalisation features of a 50-layer ResNet, logits-sensitive softmax beliefs) accumulate
+# float32 rounding that depends on the BLAS thread count (seen: 1.5e-5 on conv_feat of scale 2.4 with one thread);
+# they are held to 3e-5 absolute (a swapped or missing tensor moves them by > 1e-2). The final embeddings keep the
+# contract: 1e-5 absolute.
+INTERMEDIATE_ATOL = 3e-5
+
+
 def _checkpoint(fixture: dict) -> dict:
     return {"model": fixture["state_dict"], "config": fixture["config"]}
 
@@ -76,24 +83,30 @@ def test_text_embeddings_match_without_mask(official_model, official_outputs, of
 def test_vir_intermediates_match(official_outputs, official_fixture):
     image, _ = official_outputs
     assert torch.equal(image.order, official_fixture["sorted_ind"])
-    torch.testing.assert_close(image.tokens, official_fixture["swin_tokens"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(image.prior, official_fixture["conv_feat"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(image.belief, official_fixture["belief"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(image.tokens, official_fixture["swin_tokens"], atol=INTERMEDIATE_ATOL, rtol=0)
+    torch.testing.assert_close(image.prior, official_fixture["conv_feat"], atol=INTERMEDIATE_ATOL, rtol=0)
+    torch.testing.assert_close(image.belief, official_fixture["belief"], atol=INTERMEDIATE_ATOL, rtol=0)
     for step in range(2):
-        torch.testing.assert_close(image.self_attention[step], official_fixture["vir_sa_out"][step], atol=1e-5, rtol=0)
-        torch.testing.assert_close(image.cross_attention[step], official_fixture["vir_ca_out"][step], atol=1e-5, rtol=0)
         torch.testing.assert_close(
-            image.mapped_prior[step], official_fixture["vir_mapped_prior"][step], atol=1e-5, rtol=0
+            image.self_attention[step], official_fixture["vir_sa_out"][step], atol=INTERMEDIATE_ATOL, rtol=0
+        )
+        torch.testing.assert_close(
+            image.cross_attention[step], official_fixture["vir_ca_out"][step], atol=INTERMEDIATE_ATOL, rtol=0
+        )
+        torch.testing.assert_close(
+            image.mapped_prior[step], official_fixture["vir_mapped_prior"][step], atol=INTERMEDIATE_ATOL, rtol=0
         )
 
 
 def test_lca_intermediates_match(official_outputs, official_fixture):
     _, text = official_outputs
-    torch.testing.assert_close(text.tokens, official_fixture["text_tokens"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(text.tokens, official_fixture["text_tokens"], atol=INTERMEDIATE_ATOL, rtol=0)
     for cycle in range(3):
-        torch.testing.assert_close(text.self_attention[cycle], official_fixture["lca_sa_out"][cycle], atol=1e-5, rtol=0)
         torch.testing.assert_close(
-            text.cross_attention[cycle], official_fixture["lca_ca_out"][cycle], atol=1e-5, rtol=0
+            text.self_attention[cycle], official_fixture["lca_sa_out"][cycle], atol=INTERMEDIATE_ATOL, rtol=0
+        )
+        torch.testing.assert_close(
+            text.cross_attention[cycle], official_fixture["lca_ca_out"][cycle], atol=INTERMEDIATE_ATOL, rtol=0
         )
 
 
