@@ -1,10 +1,11 @@
 """Benchmarks (issue 7): training and embedding throughput, peak memory, MFU, and hot spots against naive references.
 
-`run_benchmarks(BenchOptions(...))` measures, for every configuration and batch size, what `pirlib train` would do
-(`pirlib.benchmarks.training`), the hot spots side by side with naive references (`pirlib.benchmarks.hotspots`), and
-the dense matrix-multiply rate the MFU is relative to; it returns one results dict (written as JSON by the `bench`
-command). The hot-spot shapes follow the first configuration (its batch, token count, width, heads, caption length);
-the metric problem is always RSICD-sized (1,093 images × 5,465 captions).
+`run_benchmarks(BenchOptions(...))` measures, for every configuration and batch size: what `pirlib train` would do
+(`pirlib.benchmarks.training`), where a step's time goes (`pirlib.benchmarks.components`) and the embedding speed;
+then the hot spots side by side with naive references (`pirlib.benchmarks.hotspots`) and the dense matrix-multiply
+rate the MFU is relative to. It returns one results dict (written as JSON by the `bench` command). The hot-spot
+shapes follow the first configuration (its batch, token count, width, heads, caption length); the metric problem is
+RSICD-sized by default (1,093 images × 5,465 captions).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from pathlib import Path
 import torch
 
 from pirlib.benchmarks import hotspots
+from pirlib.benchmarks.components import measure_components
 from pirlib.benchmarks.profiles import bench_data, load_entry, random_weights
 from pirlib.benchmarks.timing import matmul_rate
 from pirlib.benchmarks.training import TrainingBench, measure_embedding, measure_training
 from pirlib.config import ConfigError
 from pirlib.training.runtime import resolve_device
 
-SECTIONS = ("train", "embed", "hotspots")
+SECTIONS = ("train", "components", "embed", "hotspots")
 # Issue 7 targets in training pairs/s, by (config name, device type).
 TARGETS = {("tiny_synthrs", "cpu"): 150.0, ("official_tiny", "cpu"): 5.4, ("paper_rsitmd", "cuda"): 4000.0}
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
@@ -101,6 +103,9 @@ def _bench_config(entry: str, options: BenchOptions, device: torch.device, defau
             )
             results["training"].append(row)
             print(f"  batch {batch_size}: {row['pairs_per_s']:.1f} pairs/s end to end", flush=True)
+        if "components" in options.sections:
+            parts = measure_components(bench, next(bench.batches(batch_size)), options.repeats)
+            results["components"] += [{"config": entry, "batch_size": batch_size, **part} for part in parts]
         if "embed" in options.sections:
             embedding = measure_embedding(bench, batch_size, options.repeats)
             results["embedding"].append({"config": entry, **embedding})
@@ -150,7 +155,7 @@ def run_benchmarks(options: BenchOptions) -> dict:
         defaults["warmup"] = options.warmup
     results: dict = {"machine": _machine(device), "options": vars(options).copy(), "matmul": []}
     results["options"]["sections"] = list(options.sections)
-    results.update(training=[], embedding=[], hotspots=[])
+    results.update(training=[], components=[], embedding=[], hotspots=[])
     dtypes = (torch.bfloat16,) if cuda else (torch.float32, torch.bfloat16)
     results["matmul"] = [matmul_rate(device, dtype, MATMUL_SIZE[device.type]) for dtype in dtypes]
     for entry in options.configs:  # bad entries fail before anything runs

@@ -39,6 +39,11 @@ def test_bench_command_runs_and_writes_json(tiny_data, tmp_path, capsys):
         assert training[key] > 0, key
     assert training["target_pairs_per_s"] == 150.0
     assert set(training["forward_flops_per_pair"]) >= {"vision_encoder", "scene_prior", "text_encoder"}
+    parts = [row["part"] for row in results["components"]]
+    assert parts == ["scene prior (forward)", "Swin vision encoder", "VIR", "BERT text encoder", "LCA", "objective"] + [
+        "AdamW step"
+    ]
+    assert all(row["wall_ms"] > 0 for row in results["components"])
     (embedding,) = results["embedding"]
     assert embedding["images_per_s"] > 0 and embedding["texts_per_s"] > 0
     names = [row["hot_spot"] for row in results["hotspots"]]

@@ -14,6 +14,7 @@ TRAINING_COLUMNS = {
     "model_pairs_per_s": "pairs/s (model only)",
     "data_pairs_per_s": "pairs/s (data only)",
     "step_ms": "ms/step",
+    "cpu_ms_per_pair": "CPU ms/pair",
     "peak_memory_mib": "peak MiB",
     "gflop_per_pair": "GFLOP/pair",
     "mfu_percent": "MFU %",
@@ -39,6 +40,13 @@ def format_report(results: dict) -> str:
         lines.append(f"measured {rate['dtype']} matmul rate ({rate['size']}²): {rate['flop_per_s'] / 1e12:.3f} TFLOP/s")
     if results.get("training"):
         lines += ["", "Training throughput", "", _table(results["training"], TRAINING_COLUMNS)]
+    if results.get("components"):
+        frame = pd.DataFrame(results["components"])
+        total = frame.groupby(["config", "batch_size"])["cpu_ms"].transform("sum")
+        frame["CPU share %"] = 100 * frame["cpu_ms"] / total
+        frame = frame.rename(columns={"batch_size": "batch", "wall_ms": "wall ms", "cpu_ms": "CPU ms"})
+        title = "Where a step's time goes (each part alone, forward + backward)"
+        lines += [title, "", markdown_table(frame, ".1f", False)]
     if results.get("embedding"):
         columns = {"config": "config", "batch_size": "batch", "images_per_s": "images/s", "texts_per_s": "texts/s"}
         lines += ["Embedding throughput (eval mode)", "", _table(results["embedding"], columns)]

@@ -7,6 +7,9 @@ memory on CUDA, or `ResidentPairs` with `data.gpu_resident`). Three figures per 
 - `model_pairs_per_s`: one batch kept on the device and reused (the model's ceiling, no input pipeline);
 - `pairs_per_s`: end to end, every step waiting for the next batch of the pipeline;
 - `data_pairs_per_s`: the pipeline alone (batches produced, and moved to the device, without a model).
+`cpu_ms_per_pair` is the CPU time of this process (not of DataLoader workers) per pair end to end: on a shared
+machine, wall time grows with the other processes' load while this stays near the work done (exactly so with one
+thread; idle OpenMP threads spinning at barriers add to it with more).
 FLOPs per training pair are counted by `torch.utils.flop_counter.FlopCounterMode` over forward + backward (the
 optimiser step is not counted); MFU is the end-to-end FLOP rate over the measured matrix-multiply rate.
 """
@@ -129,16 +132,17 @@ class TrainingBench:
         return counter.get_total_flops() / size, modules
 
 
-def _timed_steps(bench: TrainingBench, source: Iterator[dict], steps: int) -> tuple[float, float]:
-    """(seconds for `steps` steps drawing batches from `source`, peak memory in MiB over them)."""
+def _timed_steps(bench: TrainingBench, source: Iterator[dict], steps: int) -> tuple[float, float, float]:
+    """(wall seconds for `steps` steps drawing batches from `source`, CPU seconds of this process over them, peak
+    memory in MiB)."""
     with PeakMemory(bench.device) as memory:
         synchronize(bench.device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for batch in itertools.islice(source, steps):
             bench.step(batch)
         synchronize(bench.device)
-        seconds = time.perf_counter() - start
-    return seconds, memory.peak_mib
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return seconds, cpu_seconds, memory.peak_mib
 
 
 def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: int, compile_model: bool) -> dict:
@@ -155,8 +159,8 @@ def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: 
         bench.step(batch)
     warmup_seconds = time.perf_counter() - started
     fixed = bench.to_device(first)
-    model_seconds, model_peak = _timed_steps(bench, itertools.repeat(fixed), steps)
-    seconds, peak = _timed_steps(bench, stream, steps)
+    model_seconds, _, model_peak = _timed_steps(bench, itertools.repeat(fixed), steps)
+    seconds, cpu_seconds, peak = _timed_steps(bench, stream, steps)
     data = time_call(lambda: [bench.to_device(b) for b in itertools.islice(stream, steps)], bench.device, 0, 1)
     pairs = steps * batch_size
     return {
@@ -168,6 +172,7 @@ def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: 
         "pairs_per_s": pairs / seconds,
         "data_pairs_per_s": pairs / data["seconds"],
         "step_ms": 1000 * seconds / steps,
+        "cpu_ms_per_pair": 1000 * cpu_seconds / pairs,
         "peak_memory_mib": max(peak, model_peak),
         "flops_per_pair": flops_per_pair,
         "forward_flops_per_pair": forward_flops,

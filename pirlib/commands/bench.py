@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="config overrides for every config, e.g. --set data.gpu_resident=true train.compile=true",
     )
     parser.add_argument(
-        "--only", nargs="+", choices=["train", "embed", "hotspots"], help="run only these sections (default: all)"
+        "--only",
+        nargs="+",
+        choices=["train", "components", "embed", "hotspots"],
+        help="run only these sections (default: all)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="repetitions of each embedding / hot-spot timing")
     parser.add_argument(
