@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
     parser.add_argument("--seed", type=int, help="default: train.seed of the config")
     parser.add_argument("--workers", type=int, help="data-loading processes (default: data.num_workers)")
-    parser.add_argument("--no-randaugment", action="store_true", help="augment with random resized crop and flip only")
+    parser.add_argument("--randaugment", action="store_true", help="add the official RandAugment to crop and flip")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
 
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay,
             seed=args.seed,
             num_workers=args.workers,
-            randaugment=not args.no_randaugment,
+            randaugment=args.randaugment,
             log=lambda line: print(line, file=sys.stderr),
         )
     except (ConfigError, DatasetFormatError) as error:
