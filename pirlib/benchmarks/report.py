@@ -15,6 +15,7 @@ TRAINING_COLUMNS = {
     "data_pairs_per_s": "pairs/s (data only)",
     "step_ms": "ms/step",
     "cpu_ms_per_pair": "CPU ms/pair",
+    "pairs_per_cpu_s": "pairs/CPU-s",
     "peak_memory_mib": "peak MiB",
     "gflop_per_pair": "GFLOP/pair",
     "mfu_percent": "MFU %",

@@ -145,6 +145,17 @@ def _timed_steps(bench: TrainingBench, source: Iterator[dict], steps: int) -> tu
     return seconds, cpu_seconds, memory.peak_mib
 
 
+def _data_only(bench: TrainingBench, batch_size: int, steps: int) -> tuple[int, float]:
+    """(batches, seconds) of the pipeline alone, on a fresh stream after its first batch (worker start-up excluded),
+    over enough batches that the batches the workers queued ahead count little (at least 4 per worker)."""
+    stream = bench.batches(batch_size)
+    next(stream)
+    count = max(steps, 4 * bench.config.data.num_workers) if bench.resident is None else steps
+    seconds = time_call(lambda: [bench.to_device(b) for b in itertools.islice(stream, count)], bench.device, 0, 1)
+    stream.close()  # shuts the DataLoader workers down
+    return count, seconds["seconds"]
+
+
 def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: int, compile_model: bool) -> dict:
     """Throughput, peak memory and FLOPs of training `bench` at `batch_size` (see the module docstring)."""
     from pirlib.training.loop import wrap_for_training
@@ -161,7 +172,8 @@ def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: 
     fixed = bench.to_device(first)
     model_seconds, _, model_peak = _timed_steps(bench, itertools.repeat(fixed), steps)
     seconds, cpu_seconds, peak = _timed_steps(bench, stream, steps)
-    data = time_call(lambda: [bench.to_device(b) for b in itertools.islice(stream, steps)], bench.device, 0, 1)
+    stream.close()  # shuts the DataLoader workers down
+    data_steps, data_seconds = _data_only(bench, batch_size, steps)
     pairs = steps * batch_size
     return {
         "batch_size": batch_size,
@@ -170,9 +182,10 @@ def measure_training(bench: TrainingBench, batch_size: int, steps: int, warmup: 
         "warmup_seconds": warmup_seconds,
         "model_pairs_per_s": pairs / model_seconds,
         "pairs_per_s": pairs / seconds,
-        "data_pairs_per_s": pairs / data["seconds"],
+        "data_pairs_per_s": data_steps * batch_size / data_seconds,
         "step_ms": 1000 * seconds / steps,
         "cpu_ms_per_pair": 1000 * cpu_seconds / pairs,
+        "pairs_per_cpu_s": pairs / cpu_seconds,
         "peak_memory_mib": max(peak, model_peak),
         "flops_per_pair": flops_per_pair,
         "forward_flops_per_pair": forward_flops,
