@@ -10,6 +10,9 @@
   sits at row (n - 1) // g, column (n - 1) % g.
 - `plot_sequence_norms`: per-position L2 norms of token sequences at successive PAE steps (how Spatial-/Temporal-PAE
   change the tokens).
+- `mean_std_curves`: learning curves, mean over seeds with a ± std band (notebook 03).
+- `text_to_image_gallery`, `image_to_text_gallery`: top-ranked retrievals with the ground truth marked (notebook 04).
+- `embedding_map`, `class_legend`: a 2-D map of the common subspace, colour = scene class, marker = modality (05).
 """
 
 from __future__ import annotations
@@ -180,3 +183,140 @@ def plot_sequence_norms(steps: Mapping[str, torch.Tensor | np.ndarray], ax: Axes
     ax.legend(frameon=False, fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# notebooks 03-05: training curves, retrieval galleries, the common subspace
+
+MATCH_COLOUR = "#1a9850"  # a retrieved item that is a ground-truth match
+MISS_COLOUR = "#d73027"  # a retrieved item that is not
+
+
+def mean_std_curves(
+    curves: Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]], ax: Axes, ylabel: str
+) -> Axes:
+    """One line per label: the mean over seeds of y at each x, with a ± std band. `curves[label]` holds one (x, y)
+    pair of sequences per seed; seeds must share their x values."""
+    for label, runs in curves.items():
+        xs = np.asarray(runs[0][0], dtype=float)
+        ys = np.asarray([np.asarray(y, dtype=float) for x, y in runs])  # [seeds, points]
+        if any(len(x) != len(xs) or not np.allclose(x, xs) for x, _ in runs):
+            raise ValueError(f"mean_std_curves: the seeds of '{label}' are evaluated at different x values")
+        mean = ys.mean(axis=0)
+        (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=f"{label} (n={len(runs)})")
+        if len(runs) > 1:
+            std = ys.std(axis=0, ddof=1)
+            ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.18, linewidth=0)
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def _frame(ax: Axes, colour: str, width: float = 4.0) -> None:
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(width)
+
+
+def text_to_image_gallery(
+    queries: Sequence[str],
+    ranked_images: Sequence[Sequence],
+    correct: Sequence[Sequence[bool]],
+    titles: Sequence[Sequence[str]],
+    wrap_width: int = 30,
+    panel_size: float = 1.7,
+) -> Figure:
+    """One row per caption query: the query text, then its top-ranked images (green frame: the ground-truth image,
+    red: another image), each titled (e.g. its scene and score)."""
+    rows, columns = len(queries), max(len(images) for images in ranked_images)
+    figure, axes = plt.subplots(
+        rows, columns + 1, figsize=(panel_size * (columns + 1.6), panel_size * 1.18 * rows), squeeze=False,
+        gridspec_kw={"width_ratios": [1.6] + [1] * columns},
+    )  # fmt: skip
+    for row, query in enumerate(queries):
+        axes[row, 0].axis("off")
+        axes[row, 0].text(0, 0.5, textwrap.fill(f"“{query}”", wrap_width), fontsize=7.5, va="center", ha="left")
+        for column in range(columns):
+            axis = axes[row, column + 1]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column >= len(ranked_images[row]):
+                axis.axis("off")
+                continue
+            axis.imshow(np.asarray(ranked_images[row][column]))
+            _frame(axis, MATCH_COLOUR if correct[row][column] else MISS_COLOUR)
+            axis.set_title(titles[row][column], fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def image_to_text_gallery(
+    images: Sequence,
+    ranked_captions: Sequence[Sequence[str]],
+    correct: Sequence[Sequence[bool]],
+    titles: Sequence[str],
+    wrap_width: int = 70,
+    panel_size: float = 1.9,
+) -> Figure:
+    """One row per image query: the image, then its top-ranked captions, ✓ (green) for a caption of that image."""
+    figure, axes = plt.subplots(
+        len(images), 2, figsize=(panel_size * 5.2, panel_size * 1.05 * len(images)), squeeze=False,
+        gridspec_kw={"width_ratios": [1, 4]},
+    )  # fmt: skip
+    for row, image in enumerate(images):
+        axes[row, 0].imshow(np.asarray(image))
+        axes[row, 0].set_title(titles[row], fontsize=8)
+        axes[row, 0].axis("off")
+        text_axis = axes[row, 1]
+        text_axis.axis("off")
+        lines = len(ranked_captions[row])
+        for rank, (caption, match) in enumerate(zip(ranked_captions[row], correct[row], strict=True)):
+            mark = "✓" if match else "✗"
+            text_axis.text(
+                0, 1 - (rank + 0.5) / lines, f"{rank + 1}. {mark} {textwrap.shorten(caption, wrap_width)}",
+                fontsize=7.5, va="center", ha="left", color=MATCH_COLOUR if match else "#333333",
+            )  # fmt: skip
+    figure.tight_layout()
+    return figure
+
+
+def embedding_map(
+    coordinates: np.ndarray,
+    labels: Sequence[int],
+    is_text: Sequence[bool],
+    class_names: Sequence[str],
+    ax: Axes,
+    title: str = "",
+) -> Axes:
+    """2-D embedding map [N, 2]: colour = class, marker = modality (● image, + caption); captions drawn first."""
+    coordinates, labels, is_text = np.asarray(coordinates), np.asarray(labels), np.asarray(is_text, dtype=bool)
+    colours = plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
+    for modality, marker, size, alpha in ((True, "+", 9, 0.45), (False, "o", 14, 0.95)):
+        chosen = is_text == modality
+        ax.scatter(
+            coordinates[chosen, 0], coordinates[chosen, 1], c=colours[labels[chosen]], marker=marker, s=size,
+            alpha=alpha, linewidths=0.6 if marker == "+" else 0.3, edgecolors="white" if marker == "o" else None,
+        )  # fmt: skip
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def class_legend(figure: Figure, class_names: Sequence[str], columns: int = 8) -> None:
+    """A figure-level legend of class colours (as in `embedding_map`) and of the two modality markers."""
+    from matplotlib.lines import Line2D
+
+    colours = plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=colour, label=name)
+        for name, colour in zip(class_names, colours, strict=True)
+    ]
+    handles += [
+        Line2D([], [], marker="o", linestyle="", color="grey", label="image"),
+        Line2D([], [], marker="+", linestyle="", color="grey", label="caption"),
+    ]
+    figure.legend(
+        handles=handles, loc="lower center", ncol=columns, frameon=False, fontsize=8, bbox_to_anchor=(0.5, -0.1)
+    )
