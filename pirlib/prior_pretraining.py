@@ -107,7 +107,7 @@ def _save_atomically(state: dict[str, torch.Tensor], metrics: dict, out_path: Pa
     handle, temporary = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        save_file(state, temporary, metadata={"format": "pt", "classes": json.dumps(metrics["classes"])})
+        save_file(state, temporary, metadata={"format": "pt"})  # one key: byte-identical files (classes: the JSON)
         os.replace(temporary, out_path)
     finally:
         if os.path.exists(temporary):
