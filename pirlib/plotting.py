@@ -12,7 +12,9 @@
   change the tokens).
 - `mean_std_curves`: learning curves, mean over seeds with a ± std band (notebook 03).
 - `text_to_image_gallery`, `image_to_text_gallery`: top-ranked retrievals with the ground truth marked (notebook 04).
-- `embedding_map`, `class_legend`: a 2-D map of the common subspace, colour = scene class, marker = modality (05).
+- `class_colours`, `embedding_map`, `class_legend`: a 2-D map of the common subspace, colour = scene class (one hue
+  family per confusable group), marker = modality (05).
+- `class_confusion`: a row-normalised class × class matrix with group boundaries (03, 05).
 """
 
 from __future__ import annotations
@@ -281,6 +283,21 @@ def image_to_text_gallery(
     return figure
 
 
+def class_colours(class_names: Sequence[str], groups: Sequence[str] | None = None) -> np.ndarray:
+    """RGBA colours [C, 4], one per class: tab20 by default; with `groups` (the group of each class) one colour family
+    per group, a different shade per class, so that confusable classes share a hue."""
+    if groups is None:
+        return plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
+    families = ["Blues", "Oranges", "Greens", "Purples", "Reds", "Greys", "YlOrBr", "BuGn"]
+    names = list(dict.fromkeys(groups))
+    colours = np.zeros((len(class_names), 4))
+    for number, group in enumerate(names):
+        members = [k for k, g in enumerate(groups) if g == group]
+        shades = np.linspace(0.45, 0.95, len(members)) if len(members) > 1 else [0.75]
+        colours[members] = plt.get_cmap(families[number % len(families)])(shades)
+    return colours
+
+
 def embedding_map(
     coordinates: np.ndarray,
     labels: Sequence[int],
@@ -288,10 +305,12 @@ def embedding_map(
     class_names: Sequence[str],
     ax: Axes,
     title: str = "",
+    colours: np.ndarray | None = None,
 ) -> Axes:
-    """2-D embedding map [N, 2]: colour = class, marker = modality (● image, + caption); captions drawn first."""
+    """2-D embedding map [N, 2]: colour = class (`colours` [C, 4], default `class_colours`), marker = modality
+    (● image, + caption); captions drawn first."""
     coordinates, labels, is_text = np.asarray(coordinates), np.asarray(labels), np.asarray(is_text, dtype=bool)
-    colours = plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
+    colours = class_colours(class_names) if colours is None else np.asarray(colours)
     for modality, marker, size, alpha in ((True, "+", 9, 0.45), (False, "o", 14, 0.95)):
         chosen = is_text == modality
         ax.scatter(
@@ -304,11 +323,13 @@ def embedding_map(
     return ax
 
 
-def class_legend(figure: Figure, class_names: Sequence[str], columns: int = 8) -> None:
+def class_legend(
+    figure: Figure, class_names: Sequence[str], columns: int = 9, colours: np.ndarray | None = None
+) -> None:
     """A figure-level legend of class colours (as in `embedding_map`) and of the two modality markers."""
     from matplotlib.lines import Line2D
 
-    colours = plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
+    colours = class_colours(class_names) if colours is None else np.asarray(colours)
     handles = [
         Line2D([], [], marker="o", linestyle="", color=colour, label=name)
         for name, colour in zip(class_names, colours, strict=True)
@@ -320,3 +341,28 @@ def class_legend(figure: Figure, class_names: Sequence[str], columns: int = 8) -
     figure.legend(
         handles=handles, loc="lower center", ncol=columns, frameon=False, fontsize=8, bbox_to_anchor=(0.5, -0.1)
     )
+
+
+def class_confusion(
+    counts: np.ndarray,
+    class_names: Sequence[str],
+    ax: Axes,
+    groups: Sequence[str] | None = None,
+    label: str = "share of the row",
+    cmap: str = "Blues",
+) -> Axes:
+    """A class × class count matrix, each row normalised to sum to 1; lines between consecutive groups of classes."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"class_confusion: a {counts.shape} matrix for {len(class_names)} classes")
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+    image = ax.imshow(shares, cmap=cmap, vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+    if groups is not None:
+        line = "white" if cmap == "magma" else "black"
+        for boundary in [k for k in range(1, len(groups)) if groups[k] != groups[k - 1]]:
+            ax.axhline(boundary - 0.5, color=line, linewidth=0.7)
+            ax.axvline(boundary - 0.5, color=line, linewidth=0.7)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return ax

@@ -43,3 +43,11 @@ def test_galleries_and_embedding_map(tmp_path):
     plotting.class_legend(figure, ["a", "b", "c"])
     assert len(axis.collections) == 2 and len(figure.legends[0].get_texts()) == 5
     plt.close("all")
+
+
+def test_class_colours_share_a_hue_within_a_group():
+    colours = plotting.class_colours(["a", "b", "c", "d"], groups=["x", "x", "y", "y"])
+    hues = matplotlib.colors.rgb_to_hsv(colours[:, :3])[:, 0]
+    assert colours.shape == (4, 4) and len({tuple(c) for c in colours}) == 4
+    assert abs(hues[0] - hues[1]) < 0.05 and abs(hues[0] - hues[2]) > 0.1
+    assert plotting.class_colours(["a", "b"]).shape == (2, 4)
