@@ -121,14 +121,18 @@ def test_blank_captions_are_dropped_and_reported(tmp_path: Path) -> None:
     assert sheet["blank_captions"] == ["train_caps.txt:7", "train_caps.txt:8"]
 
 
-def test_an_image_with_only_blank_captions_is_dropped(tmp_path: Path) -> None:
+def test_a_training_image_with_only_blank_captions_is_kept_without_caption(tmp_path: Path) -> None:
     captions = [c for name in TRAIN for c in _captions(name)]
     captions[10:15] = [""] * 5
     with pytest.warns(UserWarning) as caught:
         summary = _prepare(tmp_path, _precomp(tmp_path / "ann", captions))
-    assert [str(warning.message)[:18] for warning in caught] == ["5 blank captions d", "1 images dropped b"]
+    assert [str(warning.message)[:18] for warning in caught] == ["5 blank captions d", "1 training images "]
     assert str(caught[1].message).endswith("pond_1.tif")
-    assert summary["train_images"] == 2 and summary["blank_captions"] == 5
+    assert summary["train_images"] == 3 and summary["train_captions"] == 10 and summary["blank_captions"] == 5
+    index = load_index(tmp_path / "out")
+    assert [record.captions for record in index.images if record.file == "pond_1.tif"] == [()]
+    sheet = json.loads((tmp_path / "out" / "datasheet.json").read_text())
+    assert sheet["images_without_captions"] == ["pond_1.tif"]
 
 
 def test_count_mismatch_fails_with_both_counts(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pirlib.cli import main
-from pirlib.data import load_index
+from pirlib.data import load_index, split_train_validation
 
 
 def _placeholders(annotations: Path, folder: Path) -> Path:
@@ -38,10 +38,11 @@ def test_rsitmd(shared_dir: Path, tmp_path: Path, capsys) -> None:
     argv = ["prepare", "--dataset", "rsitmd", "--annotations", str(annotations), "--images", str(images)]
     summary, errors = _run([*argv, "--out", str(tmp_path / "rsitmd")], capsys)
     assert "warning: 20 blank captions dropped: train_caps.txt:9631, train_caps.txt:9632" in errors
-    # 20 blank caption lines = all 5 captions of 4 training images, which are dropped: 4,291 - 4 = 4,287 images
+    # 20 blank caption lines = all 5 captions of 4 training images, which stay (no training pair): 4,291 images
+    assert "4 training images have only blank captions (kept, no training pair)" in errors
     assert summary == {
         "dataset": "rsitmd",
-        "train_images": 4287,
+        "train_images": 4291,
         "train_captions": 21435,
         "test_images": 452,
         "test_captions": 2260,
@@ -50,9 +51,13 @@ def test_rsitmd(shared_dir: Path, tmp_path: Path, capsys) -> None:
         "missing_images": 0,
     }
     index = load_index(tmp_path / "rsitmd")
+    assert len(index.split_ids("train")) == 4291 and len(index.classes) == 33
+    train_ids, validation_ids = split_train_validation(index, 0.1, seed=0)
+    assert all(index.images[i].captions for i in validation_ids)  # captionless images are never held out
+    assert len(train_ids) + len(validation_ids) == 4291
     assert index.images[0].file == "baseballfield_452.tif" and index.classes[index.images[0].label] == "baseballfield"
     sheet = json.loads((tmp_path / "rsitmd" / "datasheet.json").read_text())
-    assert sheet["dropped_images"] == ["mountain_2378.tif", "railwaystation_3254.tif", "storagetanks_4367.tif",
+    assert sheet["images_without_captions"] == ["mountain_2378.tif", "railwaystation_3254.tif", "storagetanks_4367.tif",
                                        "viaduct_4635.tif"]  # fmt: skip
 
 

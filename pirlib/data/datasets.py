@@ -173,12 +173,15 @@ def split_train_validation(index: DatasetIndex, fraction: float, seed: int) -> t
     """Hold out `fraction` of the training images, stratified by scene class; returns sorted (train_ids, val_ids).
 
     `fraction` 0 gives the official protocol (no validation split; the official script selects on the test set).
+    Training images without captions (RSITMD has four) are never held out: a validation image needs a caption.
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction {fraction} must be in [0, 1)")
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = {}
     for image_id in index.split_ids("train"):
+        if not index.images[image_id].captions:
+            continue
         by_class.setdefault(index.images[image_id].label, []).append(image_id)
     validation: list[int] = []
     for label in sorted(by_class):

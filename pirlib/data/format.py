@@ -31,7 +31,7 @@ class ImageRecord:
     file: str  # path relative to the dataset's image_root
     split: str  # "train" or "test"
     label: int  # scene class index into DatasetIndex.classes
-    captions: tuple[str, ...]  # normalised captions (5 per image in RSITMD, RSICD and SynthRS)
+    captions: tuple[str, ...]  # normalised captions (5 per image; a training image may have none: no training pair)
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def load_index(root: str | os.PathLike) -> DatasetIndex:
             raise DatasetFormatError(f"{path}: images[{position}].split is '{record.split}', expected train/test")
         if not 0 <= record.label < len(classes):
             raise DatasetFormatError(f"{path}: images[{position}].label {record.label} is not a class index")
-        if not record.captions:
-            raise DatasetFormatError(f"{path}: images[{position}] ({record.file}) has no caption")
+        if not record.captions and record.split == "test":
+            raise DatasetFormatError(f"{path}: test image images[{position}] ({record.file}) has no caption")
         images.append(record)
     image_root = Path(data["image_root"])
     if not image_root.is_absolute():

@@ -3,8 +3,10 @@
 Steps, all before anything is written:
 1. read the annotations (`readers.py`: precomp text, X-VLM JSON, dataset_*.json);
 2. normalise captions with `pre_caption`; blank captions are dropped, the image keeps its other captions, and their
-   locations are reported (warning, datasheet) — the policy of `data/README.md`; an image whose captions are all
-   blank cannot be a retrieval sample and is dropped, by name (4 RSITMD training images: their 20 blank lines);
+   locations are reported (warning, datasheet) — the policy of `data/README.md`; a training image whose captions are
+   all blank stays in the dataset with no caption (it gives no training pair but is still a scene-prior sample and
+   is counted, so RSITMD keeps its 4,291 training images; 4 of them have no caption) and is named in a warning and
+   the datasheet; a test image without any caption cannot be a retrieval query and fails the command;
 3. scene labels: the filename prefix for RSITMD (`boat_0.tif` -> `boat`), a `filename,class` CSV for RSICD
    (`--classes`), optionally restricted and ordered by a class-name list (`--class-names`);
 4. every image is checked (exists, opens as an image); missing or unreadable ones fail the command with their count
@@ -147,7 +149,7 @@ def datasheet(
     }
     sheet["vocabulary_size"] = len(words)
     sheet["blank_captions"] = blank
-    sheet["dropped_images"] = captionless
+    sheet["images_without_captions"] = captionless
     return sheet
 
 
@@ -183,9 +185,14 @@ def prepare_dataset(
     records = [
         ImageRecord(image.file, image.split, label, caption)
         for image, label, caption in zip(raw, labels, captions, strict=True)
-        if caption
     ]
-    captionless = [image.file for image, caption in zip(raw, captions, strict=True) if not caption]
+    captionless = [record.file for record in records if not record.captions]
+    untestable = [record.file for record in records if not record.captions and record.split == "test"]
+    if untestable:
+        raise PrepareError(
+            f"{len(untestable)} test images have only blank captions ({_first(untestable)}): a test image needs at "
+            f"least one caption; fix the annotation files (nothing was written)"
+        )
     sheet = datasheet(dataset, classes, records, blank, captionless)
     summary = {
         "dataset": dataset,
@@ -205,7 +212,8 @@ def prepare_dataset(
         )
     if captionless:
         warnings.warn(
-            f"{len(captionless)} images dropped because every caption of theirs is blank: {', '.join(captionless)}",
+            f"{len(captionless)} training images have only blank captions (kept, no training pair): "
+            f"{', '.join(captionless)}",
             stacklevel=2,
         )
     write_index(out, dataset, classes, records, image_root=str(image_root))
