@@ -190,6 +190,7 @@ def prior_or_load(spec: PriorSpec) -> dict:
         "seed": spec.seed,
         "prior": to_dict(spec.config)["prior"],
         "image_size": spec.config.vision.image_size,
+        "augment": spec.config.data.augment,
         "dataset_sha256": file_sha256(Path(spec.data_root) / "dataset.json"),
     }
     metrics_path = Path(spec.out_path).with_suffix(".json")
@@ -201,7 +202,7 @@ def prior_or_load(spec: PriorSpec) -> dict:
         spec.config, spec.data_root, spec.out_path, spec.epochs, spec.batch_size, spec.learning_rate,
         seed=spec.seed, log=print,
     )  # fmt: skip
-    metrics["dataset_sha256"] = settings["dataset_sha256"]
+    metrics.update(settings)
     atomic_write_json(metrics_path, metrics)
     return metrics
 
