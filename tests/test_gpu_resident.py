@@ -84,3 +84,10 @@ def test_sampling_grid_matches_affine_grid():
     maps = torch.randn(5, 3, 3)
     expected = torch.nn.functional.affine_grid(maps[:, :2], (5, 3, 17, 17), align_corners=False)
     torch.testing.assert_close(_sampling_grid(maps, 17), expected)
+
+
+def test_sync_free_augmentation_gives_the_same_images():
+    images = torch.randint(0, 256, (48, 3, 20, 20), dtype=torch.uint8)
+    subset = augment_batch(images, 16, torch.Generator().manual_seed(3), sync_free=False)
+    whole = augment_batch(images, 16, torch.Generator().manual_seed(3), sync_free=True)
+    torch.testing.assert_close(whole, subset)

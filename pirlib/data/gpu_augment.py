@@ -16,6 +16,7 @@ Deviations from the PIL pipeline (the distribution of augmentations is the same;
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -164,27 +165,47 @@ def _colour_op(name: str, image: torch.Tensor, sign: torch.Tensor) -> torch.Tens
     raise ValueError(f"unknown colour op {name}")
 
 
-def _apply_colour_ops(images: torch.Tensor, ops: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+def _apply_colour_ops(images: torch.Tensor, ops: torch.Tensor, signs: torch.Tensor, sync_free: bool) -> torch.Tensor:
+    """The colour ops drawn in `ops` [B, num_ops]. `sync_free`: every op runs on the whole batch and `torch.where`
+    keeps it where drawn (no host synchronisation: for GPUs); else each op runs on the images that drew it only."""
     for slot in range(ops.shape[1]):
         for name in OPS:
             if name == "identity" or name in GEOMETRIC:
                 continue
-            chosen = (ops[:, slot] == OPS.index(name)).nonzero().squeeze(1)  # [n] images drawing this op
+            drawn = ops[:, slot] == OPS.index(name)  # [B]
+            if sync_free:
+                changed = _colour_op(name, images, signs[:, slot]).round().clamp(0, 255)
+                images = torch.where(drawn[:, None, None, None], changed, images)
+                continue
+            chosen = drawn.nonzero().squeeze(1)  # [n] images drawing this op
             if chosen.numel():
                 changed = _colour_op(name, images[chosen], signs[chosen, slot])
                 images[chosen] = changed.round().clamp(0, 255)
     return images
 
 
+@functools.cache
+def _clip_statistics(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP mean and std × 255 as [1, 3, 1, 1] tensors on `device` (copied once: a copy from the host syncs)."""
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1) * 255
+    return mean.to(device), std.to(device)
+
+
 def normalize_batch(images: torch.Tensor) -> torch.Tensor:
     """[B, 3, H, W] values in [0, 255] → CLIP-normalised float32."""
-    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1) * 255
+    mean, std = _clip_statistics(images.device)
     return (images - mean) / std
 
 
-def augment_batch(images: torch.Tensor, image_size: int, generator: torch.Generator) -> torch.Tensor:
-    """uint8 images [B, 3, H, W] on the generator's device → augmented, normalised float32 [B, 3, S, S]."""
+def augment_batch(
+    images: torch.Tensor, image_size: int, generator: torch.Generator, sync_free: bool | None = None
+) -> torch.Tensor:
+    """uint8 images [B, 3, H, W] on the generator's device → augmented, normalised float32 [B, 3, S, S].
+
+    `sync_free` (default: on CUDA) avoids every host synchronisation, so the host can queue the next step's work
+    while the device still runs the previous one; the result is the same either way."""
+    sync_free = images.is_cuda if sync_free is None else sync_free
     batch, _, height, width = images.shape
     boxes = crop_boxes(batch, height, width, generator)  # [B, 4]
     flips = _uniform((batch,), 0, 1, generator) < 0.5  # [B]
@@ -196,4 +217,4 @@ def augment_batch(images: torch.Tensor, image_size: int, generator: torch.Genera
     warped = F.grid_sample(images.float(), grid, mode="bicubic", padding_mode="border", align_corners=False)
     outside = _sampling_grid(geometric, image_size).abs().amax(dim=-1) > 1  # [B, S, S]
     warped = warped.round().clamp(0, 255).masked_fill(outside[:, None], 0)  # RandAugment fills with black
-    return normalize_batch(_apply_colour_ops(warped, ops, signs))
+    return normalize_batch(_apply_colour_ops(warped, ops, signs, sync_free))

@@ -2,7 +2,10 @@
 
 `ResidentPairs` decodes every training image once into one uint8 tensor on the training device (RSITMD's 4,743
 images at 256² are ≈ 0.9 GB) and tokenises every caption once; a batch is then two gathers plus the batched
-augmentation of `pirlib.data.gpu_augment`, with no worker processes, no PIL and no host-to-device copy.
+augmentation of `pirlib.data.gpu_augment`, with no worker processes, no PIL and no image copy from the host. On CUDA
+making a batch never waits for the device (the batch length is computed from host-side caption lengths, the index
+is copied from pinned memory, the augmentation is sync-free), so the host queues the next step while the device
+runs the previous one.
 
 It yields the same batches as the DataLoader path (`pirlib.training.sampling.epoch_loader` + `CaptionCollator`):
 the same global batches and rank slices, captions padded to the longest of the batch and truncated at `max_tokens`.
@@ -74,6 +77,7 @@ class ResidentPairs:
         )
         self.input_ids = encoded["input_ids"].to(self.device)  # [P, max_tokens]
         self.attention_mask = encoded["attention_mask"].to(self.device)  # [P, max_tokens]
+        self.caption_lengths = encoded["attention_mask"].sum(dim=1)  # [P] on the host: no device sync per batch
 
     def __len__(self) -> int:
         return len(self.image_rows)
@@ -84,15 +88,18 @@ class ResidentPairs:
 
     def batch(self, positions: Sequence[int], generator: torch.Generator | None) -> dict[str, torch.Tensor]:
         """The collated batch of the pair `positions` (same keys and shapes as `CaptionCollator`), on the device."""
-        index = torch.as_tensor(list(positions), device=self.device)  # [B]
+        host_index = torch.as_tensor(list(positions))  # [B]
+        length = int(self.caption_lengths[host_index].max())  # pad to the longest caption of the batch
+        if self.device.type == "cuda":  # a copy from pageable host memory would wait for the queued device work
+            host_index = host_index.pin_memory()
+        index = host_index.to(self.device, non_blocking=True)  # [B]
         images = self.images[self.image_rows[index]]  # [B, 3, side, side] uint8
         if not self.augment:  # stored already resized to image_size
-            return self._collate(index, normalize_batch(images.float()))
-        return self._collate(index, augment_batch(images, self.image_size, generator))  # images [B, 3, S, S]
+            return self._collate(index, length, normalize_batch(images.float()))
+        return self._collate(index, length, augment_batch(images, self.image_size, generator))  # [B, 3, S, S]
 
-    def _collate(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _collate(self, index: torch.Tensor, length: int, images: torch.Tensor) -> dict[str, torch.Tensor]:
         mask = self.attention_mask[index]  # [B, max_tokens]
-        length = int(mask.sum(dim=1).max())  # pad to the longest caption of the batch
         return {
             "images": images,
             "input_ids": self.input_ids[index, :length],  # [B, L]
