@@ -132,7 +132,7 @@ def _sharpen_degenerate(image: torch.Tensor) -> torch.Tensor:
     """PIL's SMOOTH filter (3×3, centre weight 5 of 13) inside, the original border pixels."""
     kernel = torch.ones(3, 3, device=image.device, dtype=image.dtype)
     kernel[1, 1] = 5
-    kernel = (kernel / kernel.sum()).expand(image.shape[1], 1, 3, 3)  # [C, 1, 3, 3] depthwise
+    kernel = (kernel / kernel.sum()).expand(image.shape[1], 1, 3, 3).contiguous()  # [C, 1, 3, 3] depthwise
     smooth = F.conv2d(image, kernel, groups=image.shape[1])  # [n, C, H-2, W-2]
     degenerate = image.clone()
     degenerate[:, :, 1:-1, 1:-1] = smooth

@@ -19,8 +19,10 @@ to `image_size` (exactly the evaluation transform's resize) and only normalised 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -32,13 +34,18 @@ from pirlib.data.images import load_rgb
 
 
 def _decode(pairs: PairDataset, image_ids: list[int], side: int) -> torch.Tensor:
-    """The images `image_ids` of `pairs.index` as uint8 [N, 3, side, side] (bicubic resize where needed)."""
+    """The images `image_ids` of `pairs.index` as uint8 [N, 3, side, side] (bicubic resize where needed), decoded by
+    a thread pool (PIL releases the GIL while decoding)."""
     stored = torch.empty(len(image_ids), 3, side, side, dtype=torch.uint8)
-    for row, image_id in enumerate(image_ids):
-        image = load_rgb(pairs.index.image_path(image_id))
+
+    def decode(row: int) -> None:
+        image = load_rgb(pairs.index.image_path(image_ids[row]))
         if image.size != (side, side):
             image = image.resize((side, side), Image.Resampling.BICUBIC)
         stored[row] = torch.from_numpy(np.array(image)).permute(2, 0, 1)  # [3, side, side]
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(decode, range(len(image_ids))))
     return stored
 
 
