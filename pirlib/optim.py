@@ -70,7 +70,11 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     groups = parameter_groups(model, config)
     if not groups:
         raise ValueError("the model has no trainable parameter (every requires_grad is False)")
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=tuple(config.betas), eps=config.eps)
+    on_cuda = all(parameter.is_cuda for group in groups for parameter in group["params"])
+    # fused: one CUDA kernel per step instead of one per tensor; the default (foreach/for-loop) elsewhere
+    return torch.optim.AdamW(
+        groups, lr=config.learning_rate, betas=tuple(config.betas), eps=config.eps, fused=True if on_cuda else None
+    )
 
 
 def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
