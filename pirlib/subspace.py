@@ -12,7 +12,9 @@ into one set (the common subspace is shared):
 - nearer another centroid: the fraction of embeddings whose cosine to another class's centroid exceeds the cosine to
   their own class's centroid (a direct count of embeddings inside a confusion zone);
 - within-group share of confusions (when the classes come in confusable groups, as in SynthRS): of the k-NN
-  neighbours of another class, the fraction that belong to the same group.
+  neighbours of another class, the fraction that belong to the same group;
+- modality gap: 1 − cosine between the mean image and the mean caption embedding (descriptive: how far apart the
+  two clouds sit; contrastively trained dual encoders keep a gap).
 """
 
 from __future__ import annotations
@@ -99,6 +101,13 @@ def within_group_confusion(embeddings: torch.Tensor, labels: np.ndarray, groups:
     return float(same_group[other_class].mean()) if other_class.any() else float("nan")
 
 
+def modality_gap(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> float:
+    """1 − cosine between the mean image embedding and the mean caption embedding (0: the two clouds share a centre)."""
+    image_centre = F.normalize(image_embeddings.float(), dim=-1).mean(dim=0)  # [D]
+    text_centre = F.normalize(text_embeddings.float(), dim=-1).mean(dim=0)  # [D]
+    return float(1 - F.cosine_similarity(image_centre, text_centre, dim=0))
+
+
 def confusion_metrics(
     image_embeddings: torch.Tensor,
     text_embeddings: torch.Tensor,
@@ -119,6 +128,7 @@ def confusion_metrics(
     }
     if groups is not None:
         metrics["confusions within the group"] = within_group_confusion(embeddings, labels, groups, k)
+    metrics["modality gap"] = modality_gap(image_embeddings, text_embeddings)
     return metrics
 
 

@@ -13,6 +13,7 @@ from pirlib.subspace import (
     confusion_metrics,
     cross_modal_knn_purity,
     knn_purity,
+    modality_gap,
     nearer_other_centroid,
     nearest_neighbours,
     pooled_embeddings,
@@ -82,7 +83,9 @@ def test_confusion_metrics_pool_both_modalities():
         "silhouette by class",
         "nearer another centroid",
         "confusions within the group",
+        "modality gap",
     }
+    assert metrics["modality gap"] < 0.01 and modality_gap(images, -images) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="24 image embeddings for 3 labels"):
         pooled_embeddings(images, texts, image_labels[:3], image_labels)
 
