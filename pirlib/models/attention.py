@@ -67,24 +67,6 @@ def feed_forward(embed_dim: int) -> nn.Sequential:
     )
 
 
-class SelfAttentionBlock(nn.Module):
-    """MHSA: post-norm self-attention + feed-forward (official `SA`)."""
-
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float):
-        super().__init__()
-        self.attention = MultiHeadAttention(embed_dim, num_heads, dropout)
-        self.ffn = feed_forward(embed_dim)
-        self.dropout1 = nn.Dropout(dropout)
-        self.norm1 = nn.LayerNorm(embed_dim)
-        self.dropout2 = nn.Dropout(dropout)
-        self.norm2 = nn.LayerNorm(embed_dim)
-
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, N, D] → [B, N, D]."""
-        x = self.norm1(x + self.dropout1(self.attention(x, x, x, key_padding_mask)))
-        return self.norm2(x + self.dropout2(self.ffn(x)))
-
-
 class CrossAttentionBlock(nn.Module):
     """CroSA: attention from `query` to `context`, with the context as residual (official `CA`)."""
 
@@ -107,3 +89,11 @@ class CrossAttentionBlock(nn.Module):
             )
         context = self.norm1(context + self.dropout1(self.attention(query, context, context, key_padding_mask)))
         return self.norm2(context + self.dropout2(self.ffn(context)))
+
+
+class SelfAttentionBlock(CrossAttentionBlock):
+    """MHSA: post-norm self-attention + feed-forward (official `SA`) — CroSA with the input as its own context."""
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, N, D] → [B, N, D]."""
+        return super().forward(x, x, key_padding_mask)
