@@ -136,8 +136,12 @@ def finished_run_matches(config: Config, out_dir: str | os.PathLike) -> bool:
     files = [out_dir / name for name in ("eval.json", "config.yaml", INPUTS_FILE)]
     if not all(path.is_file() for path in files):
         return False
-    same_config = _comparable(load_config(out_dir / "config.yaml")) == _comparable(config)
-    return same_config and json.loads((out_dir / INPUTS_FILE).read_text()) == run_inputs(config)
+    if _comparable(load_config(out_dir / "config.yaml")) != _comparable(config):
+        return False
+    try:
+        return json.loads((out_dir / INPUTS_FILE).read_text()) == run_inputs(config)
+    except ConfigError:  # the scene prior it needs does not exist (yet)
+        return False
 
 
 def evaluation_steps(config: Config, evaluations: int) -> list[int]:
