@@ -130,7 +130,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile the model
-    channels_last: bool = True  # channels-last image tensors on CUDA
+    channels_last: bool = True  # channels-last image tensors and convolution weights (faster on GPU and CPU)
     eval_every_epochs: int = 1  # validation (and test) evaluation period; 0 = only at the end
     checkpoint_every_steps: int = 0  # extra mid-epoch checkpoints (0 = end of epoch only)
     eval_batch_size: int = 256  # batch size when embedding images and captions for evaluation

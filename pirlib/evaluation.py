@@ -63,7 +63,7 @@ def embed_retrieval_set(
     image_embeddings = []
     for images in loader:
         images = images.to(device, non_blocking=True)  # [B, 3, H, W]
-        if device.type == "cuda" and config.train.channels_last:
+        if config.train.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with amp:
             image_embeddings.append(model.encode_image(images).float().cpu())  # [B, D]

@@ -72,7 +72,7 @@ class TrainingBench:
 
     @property
     def channels_last(self) -> bool:
-        return self.device.type == "cuda" and self.config.train.channels_last
+        return self.config.train.channels_last
 
     @property
     def parameters(self) -> int:

@@ -59,7 +59,7 @@ class LanguageCycleAttention(nn.Module):
             if return_details:
                 self_outputs.append(attended)
                 cross_outputs.append(state)
-        embedding = F.normalize(tokens[:, 0] + self.head(state[:, 0]), dim=-1)  # [B, D]
+        embedding = F.normalize((tokens[:, 0] + self.head(state[:, 0])).float(), dim=-1)  # [B, D], float32
         if not return_details:
             return embedding
         return LanguageCycleDetails(

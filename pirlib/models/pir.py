@@ -109,7 +109,7 @@ class PIR(nn.Module):
         if self.vision_instruction is None:
             if return_details:
                 raise ValueError("return_details needs VIR; this model has model.use_vir = false")
-            return F.normalize(self.vision_projection(tokens[:, 0]), dim=-1)  # [B, D]
+            return F.normalize(self.vision_projection(tokens[:, 0]).float(), dim=-1)  # [B, D], float32 under autocast
         projected = self.vision_projection(tokens)  # [B, N, D]
         return self.vision_instruction(projected, self.scene_prior(images), return_details=return_details)
 
@@ -122,7 +122,7 @@ class PIR(nn.Module):
         if self.language_cycle is None:
             if return_details:
                 raise ValueError("return_details needs LCA; this model has model.use_lca = false")
-            return F.normalize(self.text_projection(hidden[:, 0]), dim=-1)  # [B, D]
+            return F.normalize(self.text_projection(hidden[:, 0]).float(), dim=-1)  # [B, D], float32 under autocast
         projected = self.text_projection(hidden)  # [B, L, D]
         return self.language_cycle(projected, mask, return_details=return_details)
 

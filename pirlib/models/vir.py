@@ -104,7 +104,7 @@ class VisionInstruction(nn.Module):
                 mapped.append(instruction)
                 self_outputs.append(attended)
                 cross_outputs.append(filtered)
-        embedding = F.normalize(tokens[:, 0] + self.head(filtered[:, 0]), dim=-1)  # [B, D]
+        embedding = F.normalize((tokens[:, 0] + self.head(filtered[:, 0])).float(), dim=-1)  # [B, D], float32
         if not return_details:
             return embedding
         return VisionInstructionDetails(

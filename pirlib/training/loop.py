@@ -101,7 +101,7 @@ class Trainer:
         np.random.seed(train.seed)
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         self.model = PIR(config, vocab_size=len(self.tokenizer)).to(runtime.device)
-        if runtime.device.type == "cuda" and train.channels_last:
+        if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, train)
         self.total_steps = train.epochs * self.steps_per_epoch
@@ -263,7 +263,7 @@ class Trainer:
     def _train_step(self, batch: dict, epoch: int) -> dict[str, float]:
         device = self.runtime.device
         images = batch["images"].to(device, non_blocking=True)  # [B, 3, H, W]
-        if device.type == "cuda" and self.config.train.channels_last:
+        if self.config.train.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         terms = self.step_module(
             images,
