@@ -23,6 +23,17 @@ def test_markdown_table_formats_numbers_and_escapes_text():
     assert markdown_table(frame, float_format=".1f", index=False).splitlines()[2] == "| PIR | 12.3 | 3 |"
 
 
+def test_markdown_table_multiindex_levels_become_columns_and_integers_stay_integers():
+    index = pd.MultiIndex.from_tuples([("PIR", 0), ("PIR", 1)], names=["model", "seed"])
+    frame = pd.DataFrame({"mR": [9.5, 10.25], "step": [282, 141]}, index=index)
+    assert markdown_table(frame).splitlines() == [
+        "| model | seed | mR | step |",
+        "| --- | --- | ---: | ---: |",
+        "| PIR | 0 | 9.50 | 282 |",
+        "| PIR | 1 | 10.25 | 141 |",
+    ]
+
+
 def test_save_table_writes_csv_and_markdown(tmp_path):
     frame = pd.DataFrame({"count": [4, 5]}, index=pd.Index(["train", "test"], name="split"))
     csv_path, markdown_path = save_table(frame, tmp_path / "results", "01_counts", title="Counts")
