@@ -8,8 +8,6 @@
 - `belief_heatmap`, `token_filter_overlay`: VIR's rank & filter (paper §3.2) on the Swin token grid. Token 0 is the
   global (mean) token; token n ≥ 1 is grid cell n - 1 in row-major order (PIR_SPEC §2.1), so on a g × g grid token n
   sits at row (n - 1) // g, column (n - 1) % g.
-- `plot_sequence_norms`: per-position L2 norms of token sequences at successive PAE steps (how Spatial-/Temporal-PAE
-  change the tokens).
 - `mean_std_curves`: learning curves, mean over seeds with a ± std band (notebook 03).
 - `text_to_image_gallery`, `image_to_text_gallery`: top-ranked retrievals with the ground truth marked (notebook 04).
 - `class_colours`, `embedding_map`, `class_legend`: a 2-D map of the common subspace, colour = scene class (one hue
@@ -170,20 +168,6 @@ def token_filter_overlay(image: np.ndarray, order: Sequence[int], filter_size: i
     global_state = "kept" if 0 in kept else "dropped"
     ax.set_title(f"kept {filter_size}/{len(order)} · global {global_state}\n{caption}", fontsize=8)
     ax.axis("off")
-    return ax
-
-
-def plot_sequence_norms(steps: Mapping[str, torch.Tensor | np.ndarray], ax: Axes) -> Axes:
-    """One line per step: the L2 norm of each position of a token sequence [L, D] (one sample)."""
-    for name, tokens in steps.items():
-        tokens = torch.as_tensor(tokens).detach().float().cpu()
-        if tokens.ndim != 2:
-            raise ValueError(f"plot_sequence_norms: step '{name}' must be one sample [L, D], got {tuple(tokens.shape)}")
-        ax.plot(tokens.norm(dim=-1).numpy(), marker=".", label=name)
-    ax.set_xlabel("position")
-    ax.set_ylabel("token L2 norm")
-    ax.legend(frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 

@@ -96,12 +96,3 @@ def test_token_filter_overlay_greys_out_dropped_tokens():
     assert "global kept" in ax.get_title() and "first: cell (1, 2)" in ax.get_title()
     first_star = ax.lines[0].get_xydata()[0]
     np.testing.assert_allclose(first_star, [2.5 * 16, 1.5 * 16])
-
-
-def test_plot_sequence_norms_one_line_per_step():
-    _, ax = plt.subplots()
-    steps = {"input": torch.ones(5, 4), "cycle 1": 2 * torch.ones(5, 4)}
-    plotting.plot_sequence_norms(steps, ax)
-    np.testing.assert_allclose(ax.lines[1].get_ydata(), [4.0] * 5)
-    with pytest.raises(ValueError, match="one sample"):
-        plotting.plot_sequence_norms({"batch": torch.ones(2, 5, 4)}, ax)
