@@ -53,15 +53,7 @@ class TrainingBench:
         if config.data.gpu_resident:
             from pirlib.data.gpu_resident import ResidentPairs
 
-            self.resident = ResidentPairs(
-                self.pairs,
-                self.tokenizer,
-                config.text.max_tokens,
-                config.vision.image_size,
-                config.data.augment,
-                device,
-                config.train.seed,
-            )
+            self.resident = ResidentPairs.from_config(self.pairs, self.tokenizer, config, device)
         torch.manual_seed(config.train.seed)
         self.model = PIR(self.config, vocab_size=vocab_size or len(self.tokenizer)).to(device)
         if self.channels_last:

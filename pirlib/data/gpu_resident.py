@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pirlib.config import Config
 from pirlib.data.datasets import PairDataset
 from pirlib.data.gpu_augment import augment_batch, normalize_batch
 from pirlib.data.images import load_rgb
@@ -85,6 +86,19 @@ class ResidentPairs:
         self.input_ids = encoded["input_ids"].to(self.device)  # [P, max_tokens]
         self.attention_mask = encoded["attention_mask"].to(self.device)  # [P, max_tokens]
         self.caption_lengths = encoded["attention_mask"].sum(dim=1)  # [P] on the host: no device sync per batch
+
+    @classmethod
+    def from_config(cls, pairs: PairDataset, tokenizer, config: Config, device: torch.device) -> ResidentPairs:
+        """The resident copy of `pairs` that `config` asks for (sizes, augmentation, seed), on `device`."""
+        return cls(
+            pairs,
+            tokenizer,
+            config.text.max_tokens,
+            config.vision.image_size,
+            config.data.augment,
+            device,
+            config.train.seed,
+        )
 
     def __len__(self) -> int:
         return len(self.image_rows)

@@ -147,15 +147,7 @@ class Trainer:
         if config.data.gpu_resident:  # decoded images and tokens on the device, batched augmentation there
             from pirlib.data.gpu_resident import ResidentPairs
 
-            self.resident = ResidentPairs(
-                self.pairs,
-                self.tokenizer,
-                config.text.max_tokens,
-                config.vision.image_size,
-                config.data.augment,
-                runtime.device,
-                config.train.seed,
-            )
+            self.resident = ResidentPairs.from_config(self.pairs, self.tokenizer, config, runtime.device)
         self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
         self.steps_per_epoch = len(self.pairs) // config.train.batch_size
         if self.steps_per_epoch == 0:
