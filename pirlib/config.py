@@ -52,6 +52,8 @@ class PriorConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra timm.create_model arguments (e.g. channels)
     checkpoint: str | None = None  # local weights (official `conv_encoder.N.*`, torchvision or timm naming)
     batchnorm_train_mode: bool = False  # official behaviour: BatchNorm statistics drift during training
+    cache_features: bool = False  # compute the frozen prior's feature once per training image instead of every step
+    # (same values: needs data.gpu_resident, data.augment false and batchnorm_train_mode false, else ignored)
 
 
 @dataclass
@@ -128,7 +130,7 @@ class TrainConfig:
     max_steps: int | None = None  # cap on total optimisation steps (counting steps before a resume)
     seed: int = 42  # seeds model init, data order and augmentation
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16
     compile: bool = False  # torch.compile the model
     channels_last: bool = True  # channels-last image tensors and convolution weights (faster on GPU and CPU)
     eval_every_epochs: int = 1  # validation (and test) evaluation period; 0 = only at the end

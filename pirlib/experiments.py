@@ -124,9 +124,13 @@ def run_inputs(config: Config) -> dict[str, str | None]:
 
 
 def _comparable(config: Config) -> dict:
-    """The config as a dict, without the fields a run fills in itself (the tokenizer's vocabulary size)."""
+    """The config as a dict, without the fields a run fills in itself (the tokenizer's vocabulary size) and with
+    train.precision as the run decides it on this machine ("auto" becomes "bf16" or "fp32")."""
+    from pirlib.training.runtime import resolved_precision
+
     data = to_dict(config)
     data["text"].pop("vocab_size", None)
+    data["train"]["precision"] = resolved_precision(config.train)
     return data
 
 

@@ -91,3 +91,33 @@ def test_sync_free_augmentation_gives_the_same_images():
     subset = augment_batch(images, 16, torch.Generator().manual_seed(3), sync_free=False)
     whole = augment_batch(images, 16, torch.Generator().manual_seed(3), sync_free=True)
     torch.testing.assert_close(whole, subset)
+
+
+def test_cached_prior_features_equal_the_per_step_prior(setup):
+    from pirlib.models.encoders import ScenePrior
+    from pirlib.training.runtime import Runtime
+
+    config, _, _ = setup
+    prior = ScenePrior(config.prior)
+    data = resident(setup, augment=False)
+    data.cache_prior_features(prior, Runtime(torch.device("cpu"), 0, 1, None, False), channels_last=True, chunk=5)
+    positions = [0, 7, 3, 12, 5]
+    batch = data.batch(positions, generator=None)
+    assert batch["prior_features"].shape == (5, prior.width)
+    per_step = prior(batch["images"].contiguous(memory_format=torch.channels_last))  # [5, C_prior]
+    torch.testing.assert_close(batch["prior_features"], per_step, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="augmented"):
+        resident(setup, augment=True).cache_prior_features(prior, None, channels_last=False)
+
+
+def test_training_with_the_prior_cache_matches_training_without(tmp_path):
+    from pirlib.train import fit
+
+    root = make_synthrs(tmp_path / "synthrs")
+    results = {}
+    for cache in (False, True):
+        overrides = ["data.gpu_resident=true", "data.augment=false", "train.precision=fp32"]
+        config = tiny_config(root, *overrides, f"prior.cache_features={cache}")
+        results[cache] = fit(config, tmp_path / f"cache_{cache}", max_steps=3)
+    for key in ("mR", "i2t_r1", "t2i_r10"):
+        assert results[True]["test"][key] == pytest.approx(results[False]["test"][key], abs=0.5)

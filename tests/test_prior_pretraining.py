@@ -72,3 +72,15 @@ def test_command_prints_accuracy(data_root: Path, tmp_path: Path, capsys) -> Non
     printed = capsys.readouterr().out
     assert "scene-prior test accuracy" in printed and out.is_file()
     assert main(["pretrain-prior", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 1
+
+
+def test_resident_pretraining_is_deterministic_and_learns(data_root: Path, tmp_path: Path) -> None:
+    config = load_config(None, [*OVERRIDES, "data.gpu_resident=true"])
+    runs = [
+        pretrain_scene_prior(config, data_root, tmp_path / f"{k}.safetensors", epochs=3, batch_size=8, log=None)
+        for k in range(2)
+    ]
+    assert runs[0]["gpu_resident"] and runs[0]["train_images"] == 16
+    assert [h["loss"] for h in runs[0]["history"]] == [h["loss"] for h in runs[1]["history"]]
+    assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
+    assert runs[0]["history"][-1]["loss"] < runs[0]["history"][0]["loss"]

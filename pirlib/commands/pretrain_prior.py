@@ -18,6 +18,9 @@ from pirlib.prior_pretraining import pretrain_scene_prior
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML profile, e.g. configs/tiny_synthrs.yaml (default: paper defaults)")
     parser.add_argument("--data", help="dataset directory (default: data.root of the config)")
+    parser.add_argument(
+        "--corpus", help="train on this scene corpus (`pirlib synth --scene-corpus`) instead of the training split"
+    )
     parser.add_argument("--out", default="runs/scene_prior/prior.safetensors", help="output weights file")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training images")
     parser.add_argument("--batch-size", type=int, default=64, help="images per step")
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             num_workers=args.workers,
             randaugment=args.randaugment,
+            corpus_root=args.corpus,
             log=lambda line: print(line, file=sys.stderr),
         )
     except (ConfigError, DatasetFormatError) as error:

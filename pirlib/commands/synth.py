@@ -15,7 +15,7 @@ _DEFAULTS = SynthSettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="data/synthrs", help="dataset directory to write (default: data/synthrs)")
+    parser.add_argument("--out", help="dataset directory to write (default: data/synthrs)")
     parser.add_argument("--images", type=int, default=_DEFAULTS.images, help="total images, train + test")
     parser.add_argument("--test-images", type=int, default=_DEFAULTS.test_images, help="images held out for testing")
     parser.add_argument("--size", type=int, default=_DEFAULTS.size, help="image side in pixels (112 CPU, 224 GPU)")
@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="semantic noise: distractors, texture patches, shadows, clouds (0 none, 1 heavy)",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the output does not depend on it)")
+    parser.add_argument(
+        "--scene-corpus",
+        action="store_true",
+        help="write the labels-only scene corpus for pretraining the scene prior (a seed stream disjoint from the "
+        "retrieval set's; --images, --size, --seed, --noise apply; default --out data/synthrs_scenes)",
+    )
     parser.add_argument("--force", action="store_true", help="regenerate even if OUT already holds this dataset")
     parser.add_argument("--oracle", action="store_true", help="also print the oracle ladder (mR per known attribute)")
     parser.add_argument("--probe", action="store_true", help="also print the scene probe (linear scene classifier)")
@@ -37,7 +43,35 @@ def _progress(done: int, total: int) -> None:
         print(f"  {done}/{total} images", file=sys.stderr, flush=True)
 
 
+def run_scene_corpus(args: argparse.Namespace) -> int:
+    from pirlib.data.synthrs.corpus import SceneCorpusSettings, corpus_is_generated, generate_scene_corpus
+
+    out = args.out or "data/synthrs_scenes"
+    settings = SceneCorpusSettings(args.images, args.size, args.seed, args.noise)
+    try:
+        settings.validate()
+    except ValueError as error:
+        print(f"pirlib synth: {error}", file=sys.stderr)
+        return 2
+    if not args.force and corpus_is_generated(out, settings):
+        print(f"{out}: already holds the scene corpus with these settings (use --force to regenerate)")
+        sheet = json.loads((Path(out) / DATASHEET_FILE).read_text())
+    else:
+        start = time.perf_counter()
+        try:
+            sheet = generate_scene_corpus(out, settings, workers=args.workers, progress=_progress)
+        except ValueError as error:
+            print(f"pirlib synth: {error}", file=sys.stderr)
+            return 2
+        print(f"generated {settings.images} scene images in {time.perf_counter() - start:.1f} s -> {out}")
+    print(json.dumps({"dataset": sheet["name"], "images": sheet["images"], "classes": sheet["classes"]}))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.scene_corpus:
+        return run_scene_corpus(args)
+    args.out = args.out or "data/synthrs"
     settings = SynthSettings(args.images, args.test_images, args.size, args.seed, args.noise)
     try:
         settings.validate()

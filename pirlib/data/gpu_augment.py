@@ -199,10 +199,15 @@ def normalize_batch(images: torch.Tensor) -> torch.Tensor:
 
 
 def augment_batch(
-    images: torch.Tensor, image_size: int, generator: torch.Generator, sync_free: bool | None = None
+    images: torch.Tensor,
+    image_size: int,
+    generator: torch.Generator,
+    sync_free: bool | None = None,
+    randaugment: bool = True,
 ) -> torch.Tensor:
     """uint8 images [B, 3, H, W] on the generator's device → augmented, normalised float32 [B, 3, S, S].
 
+    `randaugment=False` keeps the random resized crop and flip only (the scene prior's pretraining augmentation).
     `sync_free` (default: on CUDA) avoids every host synchronisation, so the host can queue the next step's work
     while the device still runs the previous one; the result is the same either way."""
     sync_free = images.is_cuda if sync_free is None else sync_free
@@ -211,6 +216,12 @@ def augment_batch(
     flips = _uniform((batch,), 0, 1, generator) < 0.5  # [B]
     ops = torch.randint(len(OPS), (batch, RANDAUGMENT_NUM_OPS), generator=generator, device=generator.device)
     signs = torch.where(_uniform((batch, RANDAUGMENT_NUM_OPS), 0, 1, generator) < 0.5, -1.0, 1.0)  # [B, num_ops]
+    if not randaugment:
+        warped = F.grid_sample(
+            images.float(), _sampling_grid(_crop_flip_maps(boxes, flips, height, width), image_size),
+            mode="bicubic", padding_mode="border", align_corners=False,
+        )  # fmt: skip
+        return normalize_batch(warped.round().clamp(0, 255))  # [B, 3, S, S]
     geometric = _geometric_maps(ops, signs)  # [B, 3, 3]
     maps = _crop_flip_maps(boxes, flips, height, width) @ geometric  # [B, 3, 3]
     grid = _sampling_grid(maps, image_size)  # [B, S, S, 2]

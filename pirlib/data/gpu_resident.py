@@ -34,19 +34,19 @@ from pirlib.data.gpu_augment import augment_batch, normalize_batch
 from pirlib.data.images import load_rgb
 
 
-def _decode(pairs: PairDataset, image_ids: list[int], side: int) -> torch.Tensor:
-    """The images `image_ids` of `pairs.index` as uint8 [N, 3, side, side] (bicubic resize where needed), decoded by
-    a thread pool (PIL releases the GIL while decoding)."""
-    stored = torch.empty(len(image_ids), 3, side, side, dtype=torch.uint8)
+def decode_images(paths: Sequence[os.PathLike], side: int) -> torch.Tensor:
+    """The images at `paths` as uint8 [N, 3, side, side] (bicubic resize where needed), decoded by a thread pool (PIL
+    releases the GIL while decoding)."""
+    stored = torch.empty(len(paths), 3, side, side, dtype=torch.uint8)
 
     def decode(row: int) -> None:
-        image = load_rgb(pairs.index.image_path(image_ids[row]))
+        image = load_rgb(paths[row])
         if image.size != (side, side):
             image = image.resize((side, side), Image.Resampling.BICUBIC)
         stored[row] = torch.from_numpy(np.array(image)).permute(2, 0, 1)  # [3, side, side]
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(decode, range(len(image_ids))))
+        list(pool.map(decode, range(len(paths))))
     return stored
 
 
@@ -71,7 +71,8 @@ class ResidentPairs:
         else:
             side = image_size
         row_of = {image_id: row for row, image_id in enumerate(image_ids)}
-        self.images = _decode(pairs, image_ids, side).to(self.device)  # [N_images, 3, side, side] uint8
+        paths = [pairs.index.image_path(image_id) for image_id in image_ids]
+        self.images = decode_images(paths, side).to(self.device)  # [N_images, 3, side, side] uint8
         self.image_rows = torch.tensor([row_of[i] for i, _ in pairs.pairs], device=self.device)  # [P]
         self.image_ids = torch.tensor([i for i, _ in pairs.pairs], device=self.device)  # [P]
         self.labels = torch.tensor(pairs.labels, device=self.device)  # [P]
@@ -86,6 +87,7 @@ class ResidentPairs:
         self.input_ids = encoded["input_ids"].to(self.device)  # [P, max_tokens]
         self.attention_mask = encoded["attention_mask"].to(self.device)  # [P, max_tokens]
         self.caption_lengths = encoded["attention_mask"].sum(dim=1)  # [P] on the host: no device sync per batch
+        self.prior_features: torch.Tensor | None = None  # [N_images, C_prior] once cache_prior_features ran
 
     @classmethod
     def from_config(cls, pairs: PairDataset, tokenizer, config: Config, device: torch.device) -> ResidentPairs:
@@ -107,6 +109,21 @@ class ResidentPairs:
     def nbytes(self) -> int:
         return self.images.numel() * self.images.element_size()
 
+    @torch.no_grad()
+    def cache_prior_features(self, scene_prior: torch.nn.Module, runtime, channels_last: bool, chunk: int = 64):
+        """Run the frozen prior once over every resident image (as a training step would: normalised, same autocast
+        and memory format) and serve its features with each batch; only valid without augmentation."""
+        if self.augment:
+            raise ValueError("cache_prior_features: the images are augmented every step; the prior must run per step")
+        features = []
+        for start in range(0, len(self.images), chunk):
+            images = normalize_batch(self.images[start : start + chunk].float())  # [chunk, 3, S, S]
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                features.append(scene_prior(images))  # [chunk, C_prior]
+        self.prior_features = torch.cat(features)  # [N_images, C_prior]
+
     def batch(self, positions: Sequence[int], generator: torch.Generator | None) -> dict[str, torch.Tensor]:
         """The collated batch of the pair `positions` (same keys and shapes as `CaptionCollator`), on the device."""
         host_index = torch.as_tensor(list(positions))  # [B]
@@ -127,6 +144,7 @@ class ResidentPairs:
             "attention_mask": mask[:, :length],  # [B, L]
             "image_ids": self.image_ids[index],  # [B]
             "labels": self.labels[index],  # [B]
+            **({} if self.prior_features is None else {"prior_features": self.prior_features[self.image_rows[index]]}),
         }
 
     def epoch_batches(

@@ -102,16 +102,19 @@ class PIR(nn.Module):
         return attention_mask if self.config.text.use_attention_mask else None
 
     def encode_image(
-        self, images: torch.Tensor, return_details: bool = False
+        self, images: torch.Tensor, return_details: bool = False, prior_features: torch.Tensor | None = None
     ) -> torch.Tensor | VisionInstructionDetails:
-        """images [B, 3, H, W] → L2-normalised embedding [B, D] (or VIR intermediates with `return_details`)."""
+        """images [B, 3, H, W] → L2-normalised embedding [B, D] (or VIR intermediates with `return_details`).
+        `prior_features` [B, C_prior]: the scene prior's output for these images, when computed beforehand."""
         tokens = self.vision_encoder(images)  # [B, N, C]
         if self.vision_instruction is None:
             if return_details:
                 raise ValueError("return_details needs VIR; this model has model.use_vir = false")
             return F.normalize(self.vision_projection(tokens[:, 0]).float(), dim=-1)  # [B, D], float32 under autocast
         projected = self.vision_projection(tokens)  # [B, N, D]
-        return self.vision_instruction(projected, self.scene_prior(images), return_details=return_details)
+        if prior_features is None:
+            prior_features = self.scene_prior(images)  # [B, C_prior]
+        return self.vision_instruction(projected, prior_features, return_details=return_details)
 
     def encode_text(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, return_details: bool = False
@@ -127,7 +130,12 @@ class PIR(nn.Module):
         return self.language_cycle(projected, mask, return_details=return_details)
 
     def forward(
-        self, images: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        prior_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """→ (image embeddings [B_img, D], text embeddings [B_txt, D]), both L2-normalised."""
-        return self.encode_image(images), self.encode_text(input_ids, attention_mask)
+        image = self.encode_image(images, prior_features=prior_features)
+        return image, self.encode_text(input_ids, attention_mask)

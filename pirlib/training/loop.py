@@ -33,7 +33,7 @@ from pirlib.evaluation import evaluate_model, retrieval_set
 from pirlib.optim import build_optimizer, build_scheduler, group_learning_rates
 from pirlib.training.logbook import Logbook
 from pirlib.training.rng import capture_rng_state, restore_rng_state
-from pirlib.training.runtime import Runtime, setup_runtime
+from pirlib.training.runtime import Runtime, precision_name, setup_runtime
 from pirlib.training.sampling import SeededSamples, epoch_batches, epoch_loader, mixed_seed
 from pirlib.training.selection import TEST_OFFICIAL, VALIDATION, ModelSelection
 from pirlib.training.state import RunPaths, config_differences, save_checkpoint
@@ -53,9 +53,10 @@ class TrainStep(nn.Module):
         self.objective = objective
         self.runtime = runtime
 
-    def forward(self, images, input_ids, attention_mask, image_ids, labels) -> dict[str, torch.Tensor]:
+    def forward(self, images, input_ids, attention_mask, image_ids, labels, prior_features=None):
+        """→ the objective's terms {name: scalar tensor}; `prior_features` [B, C_prior] when cached."""
         with self.runtime.autocast():
-            image_feat, text_feat = self.model(images, input_ids, attention_mask)  # [B, D] each
+            image_feat, text_feat = self.model(images, input_ids, attention_mask, prior_features)  # [B, D] each
         return self.objective(self.model, image_feat.float(), text_feat.float(), image_ids, labels)
 
 
@@ -80,6 +81,10 @@ def fit(config: Config, out_dir: str | Path | None = None, max_steps: int | None
     if max_steps is not None:
         config.train.max_steps = max_steps
     runtime = setup_runtime(config.train)
+    chosen = precision_name(runtime.autocast_dtype)
+    if config.train.precision == "auto" and runtime.is_main:
+        print(f"pirlib train: train.precision=auto -> {chosen} on {runtime.device} (stored in config.yaml)")
+    config.train.precision = chosen  # the run's config records what ran
     try:
         return Trainer(config, Path(out_dir or Path("runs") / config.name), runtime, resume).run()
     finally:
@@ -120,6 +125,8 @@ class Trainer:
             save_config(config, self.paths.config)
         self.logbook = Logbook(out_dir, self.step if resume_from is not None else None) if runtime.is_main else None
         self.step_module = wrap_for_training(self.model, RetrievalObjective(config.loss), runtime, train.compile)
+        if self._prior_cache_applies():
+            self.resident.cache_prior_features(self.model.scene_prior, runtime, train.channels_last)
 
     # ---------------------------------------------------------------------------------------------------- setup
 
@@ -179,6 +186,24 @@ class Trainer:
             restore_rng_state(state["rng"][self.runtime.rank])
         elif self.runtime.is_main:
             print("pirlib train: resuming with a different number of processes; dropout draws will differ")
+
+    def _prior_cache_applies(self) -> bool:
+        """prior.cache_features is honoured only where it gives the same features as the per-step prior."""
+        config = self.config
+        if not (config.prior.cache_features and config.model.use_vir):
+            return False
+        blockers = [
+            name
+            for name, blocks in (
+                ("data.gpu_resident=false", self.resident is None),
+                ("data.augment=true", config.data.augment),
+                ("prior.batchnorm_train_mode=true", config.prior.batchnorm_train_mode),
+            )
+            if blocks
+        ]
+        if blockers and self.runtime.is_main:
+            print(f"pirlib train: prior.cache_features ignored ({', '.join(blockers)}); the prior runs every step")
+        return not blockers
 
     # ---------------------------------------------------------------------------------------------------- loop
 
@@ -263,6 +288,7 @@ class Trainer:
             batch["attention_mask"].to(device, non_blocking=True),
             batch["image_ids"].to(device, non_blocking=True),
             batch["labels"].to(device, non_blocking=True),
+            batch.get("prior_features"),
         )
         values = {name: float(value.detach()) for name, value in terms.items()}
         if not all(math.isfinite(value) for value in values.values()):

@@ -1,11 +1,13 @@
-"""Where and how training runs: device ("auto" = CUDA when available), precision (bf16 autocast on CUDA), and the
-torchrun process group (DDP when WORLD_SIZE > 1: gloo on CPU, nccl on GPU)."""
+"""Where and how training runs: device ("auto" = CUDA when available), precision ("auto" = bf16 autocast on CUDA and
+on CPUs with native bf16 arithmetic, fp32 elsewhere), and the torchrun process group (DDP when WORLD_SIZE > 1: gloo
+on CPU, nccl on GPU)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -56,11 +58,45 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 dot-product instructions
+ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None, environ: dict[str, str] | None = None) -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN, which runs PyTorch's bf16 matrix
+    products and convolutions on the CPU, may use it: with ONEDNN_MAX_CPU_ISA capped below those instructions bf16 is
+    emulated, slower than fp32. (ATEN_CPU_CAPABILITY changes the elementwise kernels only, not this choice.)"""
+    environ = os.environ if environ is None else environ
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux: no way to tell, take the safe choice
+            return False
+    flags = set(cpuinfo.split())
+    if not any(flag in flags for flag in NATIVE_BF16_FLAGS):
+        return False
+    onednn_cap = environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return not onednn_cap or onednn_cap in ("ALL", "DEFAULT", *ONEDNN_BF16_ISAS)
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """ "auto" → bf16 autocast on CUDA, fp32 on CPU; "bf16" forces autocast; "fp32" disables it."""
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+    """ "auto" → bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere; "bf16" forces autocast;
+    "fp32" disables it. Returns the autocast dtype (None: fp32)."""
+    if precision == "fp32":
+        return None
+    if precision == "auto" and device.type != "cuda" and not cpu_has_native_bf16():
         return None
     return torch.bfloat16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The config value that selects `dtype` explicitly ("bf16" or "fp32")."""
+    return "fp32" if dtype is None else "bf16"
+
+
+def resolved_precision(config: TrainConfig) -> str:
+    """`config.precision` with "auto" decided for this machine ("bf16" or "fp32"), for storing in a run's config."""
+    return precision_name(resolve_precision(config.precision, resolve_device(config.device)))
 
 
 def setup_runtime(config: TrainConfig) -> Runtime:
