@@ -139,7 +139,8 @@ def caption_overlap(benchmarks: Sequence[Benchmark]) -> pd.DataFrame:
 def shared_images(first: Benchmark, second: Benchmark) -> pd.DataFrame:
     """Images of `first` that are images of `second`, per (split of first, split of second), found two ways: the
     same file name without extension, and (since the names are numbered differently) sharing at least
-    SAME_IMAGE_MIN_CAPTIONS distinct sentences. Also counts, per way, the pairs that share any sentence at all."""
+    SAME_IMAGE_MIN_CAPTIONS distinct sentences. Counts the pairs, the distinct images of each benchmark among them,
+    and the pairs that share any sentence at all."""
     files = {
         name: {file: (split, set(captions)) for split, images in benchmark.splits.items() for file, captions in images}
         for name, benchmark in ((first.name, first), (second.name, second))
@@ -172,6 +173,8 @@ def shared_images(first: Benchmark, second: Benchmark) -> pd.DataFrame:
                         f"{first.name} split": split_a,
                         f"{second.name} split": split_b,
                         "image pairs": len(chosen),
+                        f"{first.name} images": len({a for a, _ in chosen}),
+                        f"{second.name} images": len({b for _, b in chosen}),
                         "pairs sharing any sentence": sum(shared_sentences[pair] > 0 for pair in chosen),
                     }
                 )
