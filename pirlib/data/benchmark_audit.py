@@ -200,6 +200,16 @@ def counts_table(benchmarks: Sequence[Benchmark]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split")
 
 
+def counts_by_row(counts: pd.DataFrame) -> pd.DataFrame:
+    """`counts_table` transposed for reading, one count per row, as text: integers with thousands separators,
+    percentages with two decimals."""
+    text = {
+        column: [f"{value:.2f}" if "(%)" in column else f"{value:,}" for value in values]
+        for column, values in counts.items()
+    }
+    return pd.DataFrame(text, index=counts.index).T.rename_axis("")
+
+
 def ceilings_table(benchmarks: Sequence[Benchmark]) -> pd.DataFrame:
     """The perfect model's test metrics (%) per (benchmark, protocol, tie rule)."""
     rows = {}
@@ -227,15 +237,8 @@ def audit_markdown(datasets_dir: str | os.PathLike) -> str:
     from pirlib.reporting import markdown_table
 
     tables = audit_tables(datasets_dir)
-    counts = pd.DataFrame(
-        {
-            column: [f"{value:.2f}" if "(%)" in column else f"{value:,}" for value in values]
-            for column, values in tables["counts"].items()
-        },
-        index=tables["counts"].index,
-    ).T.rename_axis("")
     sections = [
-        markdown_table(counts),
+        markdown_table(counts_by_row(tables["counts"])),
         markdown_table(tables["ceilings"]),
         markdown_table(tables["overlap"], float_format=".1f"),
         markdown_table(tables["shared images"]),
