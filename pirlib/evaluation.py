@@ -2,8 +2,10 @@
 
 All images and all captions of a split are embedded once; the score of (image, caption) is the dot product of their
 L2-normalised embeddings (cosine similarity), with no re-ranking, and `pirlib.metrics.retrieval_metrics` turns the
-[n_images, n_captions] score matrix into R@1/5/10 both ways and mR. Captions are tokenised in chunks of
-`train.eval_batch_size`, padded to the longest caption of the chunk (the official evaluation uses chunks of 128).
+[n_images, n_captions] score matrix into R@1/5/10 both ways and mR (`evaluate_protocols`: under the official and
+the duplicate-aware protocols, with the tie range, as `pirlib.metrics.protocol_report`). Captions are tokenised in
+chunks of `train.eval_batch_size`, padded to the longest caption of the chunk (the official evaluation uses chunks of
+128).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pirlib.data import (
     test_transform,
 )
 from pirlib.data.format import DatasetIndex
-from pirlib.metrics import retrieval_metrics
+from pirlib.metrics import protocol_report, retrieval_metrics
 from pirlib.training.runtime import resolve_device
 
 
@@ -89,6 +91,23 @@ def evaluate_model(
     image_embeddings, text_embeddings = embed_retrieval_set(model, dataset, tokenizer, config, device, autocast_dtype)
     similarity = image_embeddings @ text_embeddings.T  # [n_images, n_captions]
     return retrieval_metrics(similarity, dataset.img2txt, dataset.txt2img)
+
+
+def evaluate_protocols(
+    model: torch.nn.Module,
+    dataset: RetrievalDataset,
+    tokenizer,
+    config: Config,
+    device: torch.device | str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+    protocols: Sequence[str] = ("official",),
+    tie_rule: str = "pessimistic",
+) -> dict:
+    """`pirlib.metrics.protocol_report` of `model` on `dataset`: the official metrics as top-level keys, each other
+    protocol under its name, and the optimistic–pessimistic range wherever the scores hold ties."""
+    image_embeddings, text_embeddings = embed_retrieval_set(model, dataset, tokenizer, config, device, autocast_dtype)
+    similarity = image_embeddings @ text_embeddings.T  # [n_images, n_captions]
+    return protocol_report(similarity, dataset.img2txt, dataset.txt2img, dataset.captions, protocols, tie_rule)
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:

@@ -1,4 +1,8 @@
-"""`python -m pirlib evaluate`: R@1/5/10 image→text and text→image and mR of a checkpoint (paper §4.1, Table 1)."""
+"""`python -m pirlib evaluate`: R@1/5/10 image→text and text→image and mR of a checkpoint (paper §4.1, Table 1).
+
+The results file always holds the official protocol's metrics as its top-level keys (the protocol of PIR's Table 1);
+`--protocol dedup` adds the duplicate-aware metrics under "dedup". `--tie-rule` chooses how exactly tied scores are
+counted; wherever ties make the two rules differ, "tie_range" gives both (see `pirlib.metrics`)."""
 
 from __future__ import annotations
 
@@ -16,11 +20,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="default: test")
     parser.add_argument("--out", type=Path, help="JSON file to write (default CHECKPOINT/eval_<split>.json)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--protocol",
+        default="official",
+        choices=["official", "dedup"],
+        help="official (default): each caption is its own query and candidate, as PIR's Table 1; dedup: also report "
+        "the duplicate-aware protocol (identical captions merged, any image holding the caption is right)",
+    )
+    parser.add_argument(
+        "--tie-rule",
+        default="pessimistic",
+        choices=["pessimistic", "optimistic"],
+        help="how exactly tied scores count: pessimistic (default, a tie counts against the query: a lower bound) "
+        "or optimistic; the other bound is reported wherever ties make them differ",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from pirlib.checkpoint import atomic_write_json
-    from pirlib.evaluation import evaluate_model, load_for_evaluation
+    from pirlib.evaluation import evaluate_protocols, load_for_evaluation
     from pirlib.training.runtime import resolve_precision
 
     try:
@@ -31,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"pirlib evaluate: error: {error}", file=sys.stderr)
         return 2
     device = next(model.parameters()).device
-    metrics = evaluate_model(
-        model, dataset, tokenizer, config, device, resolve_precision(config.train.precision, device)
+    autocast_dtype = resolve_precision(config.train.precision, device)
+    metrics = evaluate_protocols(
+        model, dataset, tokenizer, config, device, autocast_dtype, protocols=(args.protocol,), tie_rule=args.tie_rule
     )
     out = args.out or directory / f"eval_{args.split}.json"
     results = {
