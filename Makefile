@@ -5,6 +5,9 @@
 #                    then nbval: every notebook re-executed, cells marked `# NBVAL_CHECK_OUTPUT` must reproduce their
 #                    committed outputs (after notebooks/nbval_sanitize.cfg), and no cell may raise
 # One notebook: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
+#   make reference   after `make reproduce`: store the default study's results (notebooks/reference/03_training.json)
+#                    for the checks of notebook 03 (tolerance bands anywhere, exact on this machine)
+#   make studies     after `make reproduce`: the recorded studies notebook 03 reads (docs/studies/*.json; ~1 hour)
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +15,7 @@ BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup reproduce test lint
+.PHONY: setup reproduce test lint reference studies
 
 setup: $(VENV)/.installed
 
@@ -31,6 +34,13 @@ reproduce: setup
 		echo "$$notebook: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	echo "main job: $$(( $$(date +%s) - job_start )) s"
+
+reference: setup
+	$(BIN)/python -c "from pirlib.regression import write_reference; write_reference('runs/notebook', 'notebooks/reference/03_training.json')"
+
+studies: setup
+	$(BIN)/python -m pirlib.studies plateau
+	$(BIN)/python -m pirlib.studies prior-quality
 
 test: setup
 	$(BIN)/python -m pytest tests notebooks $(NBVAL); status=$$?; \

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pirlib.checkpoint import atomic_write_bytes, atomic_write_json
@@ -84,6 +85,7 @@ class PriorSpec:
     batch_size: int
     learning_rate: float
     seed: int
+    corpus_root: Path | None = None  # the scene corpus it learns from (None: the dataset's training split)
 
 
 def plan_runs(
@@ -123,7 +125,7 @@ def run_inputs(config: Config) -> dict[str, str | None]:
     }
 
 
-def _comparable(config: Config) -> dict:
+def comparable_config(config: Config) -> dict:
     """The config as a dict, without the fields a run fills in itself (the tokenizer's vocabulary size) and with
     train.precision as the run decides it on this machine ("auto" becomes "bf16" or "fp32")."""
     from pirlib.training.runtime import resolved_precision
@@ -140,7 +142,7 @@ def finished_run_matches(config: Config, out_dir: str | os.PathLike) -> bool:
     files = [out_dir / name for name in ("eval.json", "config.yaml", INPUTS_FILE)]
     if not all(path.is_file() for path in files):
         return False
-    if _comparable(load_config(out_dir / "config.yaml")) != _comparable(config):
+    if comparable_config(load_config(out_dir / "config.yaml")) != comparable_config(config):
         return False
     try:
         return json.loads((out_dir / INPUTS_FILE).read_text()) == run_inputs(config)
@@ -188,8 +190,10 @@ def run_or_load(spec: RunSpec) -> dict:
 
 def prior_or_load(spec: PriorSpec) -> dict:
     """Pretrain the scene prior into `spec.out_path`, or read its metrics when that file was made with the same
-    settings from the same dataset."""
+    settings from the same dataset (and scene corpus)."""
+    from pirlib.data.synthrs.corpus import CORPUS_FILE
     from pirlib.prior_pretraining import pretrain_scene_prior
+    from pirlib.training.runtime import resolved_precision
 
     settings = {
         "epochs": spec.epochs,
@@ -199,7 +203,9 @@ def prior_or_load(spec: PriorSpec) -> dict:
         "prior": to_dict(spec.config)["prior"],
         "image_size": spec.config.vision.image_size,
         "augment": spec.config.data.augment,
+        "precision": resolved_precision(spec.config.train),
         "dataset_sha256": file_sha256(Path(spec.data_root) / "dataset.json"),
+        "corpus_sha256": None if spec.corpus_root is None else file_sha256(Path(spec.corpus_root) / CORPUS_FILE),
     }
     metrics_path = Path(spec.out_path).with_suffix(".json")
     if Path(spec.out_path).is_file() and metrics_path.is_file():
@@ -208,7 +214,7 @@ def prior_or_load(spec: PriorSpec) -> dict:
             return metrics
     metrics = pretrain_scene_prior(
         spec.config, spec.data_root, spec.out_path, spec.epochs, spec.batch_size, spec.learning_rate,
-        seed=spec.seed, log=print,
+        seed=spec.seed, corpus_root=spec.corpus_root, log=print,
     )  # fmt: skip
     metrics.update(settings)
     atomic_write_json(metrics_path, metrics)
@@ -376,30 +382,55 @@ def summary_table(results: dict[str, list[dict]], keys: list[str] = METRIC_KEYS)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model (SynthRS test)")
 
 
-def compare(values: dict[str, Sequence[float]], reference: str, higher_is_better: bool = True) -> pd.DataFrame:
-    """Each entry against `reference`: mean, std, the difference of means (entry − reference) and a verdict.
+def difference_interval(
+    samples: Sequence[float], reference: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """(mean(samples) − mean(reference), low, high): a Welch t-interval for the difference of two means over
+    independent seeds (unequal variances, Welch–Satterthwaite degrees of freedom). Needs ≥ 2 values on each side;
+    with zero spread on both sides the interval is the point difference."""
+    from scipy import stats
 
-    A difference is called only when it exceeds twice the larger of the two seed standard deviations (and both
-    sides have ≥ 2 seeds); otherwise the verdict is "within seed spread"."""
-    reference_mean, reference_std = mean_std(values[reference])
+    a, b = np.asarray(samples, dtype=float), np.asarray(reference, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("difference_interval: needs at least 2 seeds on each side")
+    difference = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return difference, difference, difference
+    freedom = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, freedom) * np.sqrt(va + vb))
+    return difference, difference - half, difference + half
+
+
+def verdict(low: float, high: float, higher_is_better: bool = True) -> str:
+    """ "better" / "worse" when the interval excludes zero, else "cannot decide"."""
+    if low > 0 or high < 0:
+        return "better" if (low > 0) == higher_is_better else "worse"
+    return "cannot decide"
+
+
+def compare(values: dict[str, Sequence[float]], reference: str, higher_is_better: bool = True) -> pd.DataFrame:
+    """Each entry against `reference`: mean, std, the difference of means (entry − reference), its 95 % Welch
+    t-interval over seeds (`difference_interval`) and a verdict: "better" or "worse" only when the interval excludes
+    zero, "cannot decide" otherwise, "one seed: no claim" when either side has a single seed."""
+    reference_values = values[reference]
     rows = {}
     for name, samples in values.items():
         if name == reference:
             continue
         mean, std = mean_std(samples)
-        difference = mean - reference_mean
-        margin = 2 * max(std, reference_std)
-        if len(samples) < 2 or len(values[reference]) < 2:
-            verdict = "one seed: no claim"
-        elif abs(difference) <= margin or math.isclose(abs(difference), margin):
-            verdict = "within seed spread"
+        if len(samples) < 2 or len(reference_values) < 2:
+            difference, low, high = mean - mean_std(reference_values)[0], math.nan, math.nan
+            decided = "one seed: no claim"
         else:
-            verdict = "better" if (difference > 0) == higher_is_better else "worse"
+            difference, low, high = difference_interval(samples, reference_values)
+            decided = verdict(low, high, higher_is_better)
         rows[name] = {
             "mean": mean,
             "std": std,
             "difference": difference,
-            "2 × larger std": margin,
-            "verdict": verdict,
+            "95% CI low": low,
+            "95% CI high": high,
+            "verdict": decided,
         }
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -17,6 +17,7 @@ from pirlib.experiments import (
     PriorSpec,
     RunSpec,
     compare,
+    difference_interval,
     evaluation_steps,
     finished_run_matches,
     load_history,
@@ -68,13 +69,29 @@ def test_summary_and_verdicts():
     verdicts = compare(
         {"baseline": [10, 11, 12], "close": [11, 12, 13], "far": [20, 21, 22], "low": [1, 2, 3], "single": [30]},
         reference="baseline",
-    )["verdict"]
-    assert verdicts.to_dict() == {
-        "close": "within seed spread",
+    )
+    assert verdicts["verdict"].to_dict() == {
+        "close": "cannot decide",
         "far": "better",
         "low": "worse",
         "single": "one seed: no claim",
     }
+    assert verdicts.loc["far", "difference"] == 10 and verdicts.loc["far", "95% CI low"] > 0
+    lower = compare({"baseline": [10, 11, 12], "far": [20, 21, 22]}, "baseline", higher_is_better=False)
+    assert lower.loc["far", "verdict"] == "worse"
+
+
+def test_difference_interval_is_welch_t():
+    from scipy import stats
+
+    a, b = [12.0, 14.0, 13.0, 15.0], [10.0, 11.0, 10.5]
+    difference, low, high = difference_interval(a, b)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert difference == pytest.approx(13.5 - 10.5)
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert difference_interval([1.0, 1.0], [0.0, 0.0]) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="2 seeds"):
+        difference_interval([1.0], [1.0, 2.0])
 
 
 @pytest.fixture(scope="module")

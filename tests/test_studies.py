@@ -1,0 +1,74 @@
+"""Recorded studies: runs derived from a finished study, their record, and the tables notebook 03 shows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pirlib.studies import derived_specs
+from pirlib.studies_report import plateau_table, prior_quality_table, recorded
+
+
+def _runs(variant_values: dict[str, list[float]]) -> dict:
+    return {
+        f"{variant}_seed{seed}": {"variant": variant, "seed": seed, "test": {"mR": value}}
+        for variant, values in variant_values.items()
+        for seed, value in enumerate(values)
+    }
+
+
+def test_plateau_table_flags_changes_within_the_seed_spread():
+    record = {
+        "budget_factor": 2,
+        "default_runs": _runs({"baseline": [10.0, 12.0, 11.0], "pir": [9.0, 9.5, 10.0]}),
+        "runs": _runs({"baseline": [11.5, 11.0, 12.0], "pir": [12.0, 12.5, 13.0]}),
+    }
+    table = plateau_table(record)
+    baseline, pir = table.loc["Baseline (Swin+BERT, CL)"], table.loc["PIR (CL+AL)"]
+    assert baseline["change in mR"] == pytest.approx(0.5) and baseline["|change| < seed std"]
+    assert pir["change in mR"] == pytest.approx(3.0) and not pir["|change| < seed std"]
+    assert pir["95% CI low"] > 0 and baseline["95% CI low"] < 0 < baseline["95% CI high"]
+    assert pir["default budget mR"] == "9.50 ± 0.50" and pir["2× budget mR"] == "12.50 ± 0.50"
+
+
+def test_prior_quality_table_and_figure():
+    record = {
+        "default_runs": _runs({"baseline": [10.0, 11.0, 12.0], "pir": [14.0, 15.0, 16.0]}),
+        "runs": _runs({"pir": [8.0, 9.0, 10.0]}),
+        "priors": {
+            "corpus": {"accuracy": 81.0, "train_images": 16000},
+            "in-set": {"accuracy": 60.0, "train_images": 1800},
+        },
+    }
+    table, figure = prior_quality_table(record)
+    assert table.loc["corpus prior", "PIR − baseline"] == pytest.approx(4.0)
+    assert table.loc["in-set prior", "PIR − baseline"] == pytest.approx(-2.0)
+    assert table.loc["corpus − in-set prior", "PIR − baseline"] == pytest.approx(6.0)
+    assert table.loc["corpus prior", "95% CI low"] > 0
+    assert len(figure.axes[0].collections) >= 2  # one scatter per prior
+
+
+def test_recorded_reads_a_record_or_none(tmp_path):
+    assert recorded(tmp_path / "absent.json") is None
+    (tmp_path / "study.json").write_text(json.dumps({"name": "plateau"}))
+    assert recorded(tmp_path / "study.json") == {"name": "plateau"}
+
+
+def test_derived_specs_override_the_stored_configs(tmp_path):
+    from pirlib.config import load_config, save_config
+    from pirlib.experiments import RunSpec, write_manifest
+
+    specs = []
+    for variant in ("baseline", "pir"):
+        run = tmp_path / "main" / f"{variant}_seed3"
+        run.mkdir(parents=True)
+        save_config(load_config(None, ["train.seed=3", "train.epochs=4"]), run / "config.yaml")
+        (run / "metrics.jsonl").write_text(
+            "\n".join(json.dumps({"step": s, "epoch_progress": s / 10, "train": {}}) for s in (5, 10)) + "\n"
+        )
+        specs.append(RunSpec(variant, 3, load_config(run / "config.yaml"), run))
+    write_manifest(specs, tmp_path / "main" / "manifest.json")
+    derived = derived_specs(tmp_path / "main", tmp_path / "study", ["train.epochs=8"], ["pir"], evaluation_factor=2)
+    assert [(s.variant, s.seed, s.config.train.epochs, s.evaluations) for s in derived] == [("pir", 3, 8, 4)]
+    assert derived[0].out_dir == tmp_path / "study" / "pir_seed3"
