@@ -3,6 +3,8 @@ transformers-4 AdamW of the official code, and the warm-up/decay schedule."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -120,13 +122,13 @@ def test_official_adamw_state_round_trips():
     optimizer = OfficialAdamW([parameter], lr=0.1, weight_decay=0.1)
     parameter.grad = torch.tensor([0.5, -1.0, 2.0])
     optimizer.step()
-    copy = nn.Parameter(parameter.detach().clone())
-    resumed = OfficialAdamW([copy], lr=0.1, weight_decay=0.1)
-    resumed.load_state_dict(optimizer.state_dict())
-    for current, optimiser in ((parameter, optimizer), (copy, resumed)):
+    twin = nn.Parameter(parameter.detach().clone())
+    resumed = OfficialAdamW([twin], lr=0.1, weight_decay=0.1)
+    resumed.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # as written to and read from disk
+    for current, optimiser in ((parameter, optimizer), (twin, resumed)):
         current.grad = torch.tensor([0.1, 0.2, -0.3])
         optimiser.step()
-    assert torch.equal(parameter, copy)
+    assert torch.equal(parameter, twin)
 
 
 @pytest.mark.parametrize("apply_lr_mult, expected_new_lr", [(True, 2e-3), (False, 1e-3)])
