@@ -75,7 +75,7 @@ class StepParity:
 
 def _worst(table: pd.DataFrame, column: str, label: str) -> tuple[float, str]:
     row = table[column].idxmax()
-    return float(table.loc[row, column]), str(table.loc[row, label] if label in table else row)
+    return float(table.loc[row, column]), str(table.loc[row, label])
 
 
 def projection_vectors(key: str, shape: Sequence[int]) -> torch.Tensor:
