@@ -71,6 +71,7 @@ class TextConfig:
     dropout: float = 0.1  # hidden and attention dropout
     max_tokens: int = 47  # captions are truncated to this many tokens
     use_attention_mask: bool = True  # official code passes no mask (padding is attended): set False for parity
+    train_padding_embedding: bool = False  # train the [PAD] word-embedding row (official BERT has no padding_idx)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class ModelConfig:
     affiliation_temperature: float = 0.07  # initial learnable temperature of the affiliation loss (`temp2`)
     min_temperature: float = 0.01  # learnable temperatures are clamped to [min, max] (official: never clamped)
     max_temperature: float = 1.0  # upper clamp of the learnable temperatures
+    clamp_temperatures: bool = True  # apply the [min, max] clamp; False for the official unclamped temperatures
 
 
 @dataclass
@@ -124,6 +126,8 @@ class TrainConfig:
     lr_mult: float = 2.0  # learning-rate multiplier of newly initialised modules
     apply_lr_mult: bool = True  # official code declares lr_mult but never applies it: False for official behaviour
     weight_decay: float = 0.01  # AdamW decay (not on biases, norms and temperatures)
+    official_weight_decay: bool = False  # official rule: decay every tensor whose name has no official no-decay part
+    official_adamw: bool = False  # transformers-4 AdamW of the official code (eps before bias correction, late decay)
     betas: tuple[float, float] = (0.9, 0.98)  # AdamW betas
     eps: float = 1e-8  # AdamW epsilon
     warmup_fraction: float = 0.1  # share of steps with linear warm-up, then linear decay to 0

@@ -20,7 +20,13 @@ The architecture is inferred from tensor shapes where the checkpoint determines 
 window; BERT widths and depth; ResNet variant; embed_dim, num_instruction_layers, num_cycles), and otherwise taken
 from `vision_config` / `text_config` (the official Swin and BERT JSON configs) or the official defaults (image 224,
 BERT-base with 12 heads). The returned model passes no text attention mask (`text.use_attention_mask = false`), as
-the official code, so it reproduces the official embeddings.
+the official code, so it reproduces the official embeddings. The optimisation settings the official config records
+(`optimizer.lr`, `weight_decay`, `lr_mult`; `schedular.epochs`, `num_warmup_steps`) are carried into `config.train`.
+
+`load_official_checkpoint(..., training=True)` also switches on every official *training* behaviour
+(`OFFICIAL_TRAINING_OVERRIDES`, each one flag whose default is pirlib's own choice), so that `fit` continues the
+checkpoint exactly as the official code trains it (checked against three official steps by
+`pirlib.official_step_parity`).
 """
 
 from __future__ import annotations
@@ -28,12 +34,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from pirlib.config import Config
+from pirlib.config import Config, apply_overrides
 from pirlib.models.encoders import OFFICIAL_PRIOR_INDICES
 from pirlib.models.weights import WeightsError, check_state_dict
 
@@ -66,6 +72,21 @@ DROPPED = [
     r"^vision_encoder\..*\.attn_mask$",  # Swin shifted-window masks: recomputed by timm
     r"^text_encoder\.embeddings\.(position_ids|token_type_ids)$",  # persistent only in old transformers versions
 ]
+
+# "Official training": every training behaviour of the official code, each a flag whose default is pirlib's choice.
+# `load_official_checkpoint(..., training=True)` applies them; on top of a profile they are `--set` overrides
+# (README, "Training exactly as the official code").
+OFFICIAL_TRAINING_OVERRIDES = (
+    "text.use_attention_mask=false",  # no text mask: BERT and LCA attend to [PAD]
+    "text.train_padding_embedding=true",  # the [PAD] word-embedding row is trained (official BERT: no padding_idx)
+    "prior.batchnorm_train_mode=true",  # the frozen prior's BatchNorm uses batch statistics and its running stats drift
+    "model.clamp_temperatures=false",  # the learnable temperatures are never clamped
+    "train.apply_lr_mult=false",  # lr_mult is declared but never applied
+    "train.official_weight_decay=true",  # decay by the official name rule (temperatures, PAE FFN LayerNorms decayed)
+    "train.official_adamw=true",  # the transformers-4 AdamW update (eps before bias correction, decay after update)
+    "train.precision=fp32",  # no mixed precision
+    "data.validation_fraction=0",  # train on every training image; select the checkpoint by test-set mR
+)
 
 OFFICIAL_IMAGE_SIZE = 224  # official `image_res`
 OFFICIAL_BERT_HEADS = 12  # BERT-base; not recorded in the weights
@@ -238,7 +259,23 @@ def official_config(
     config.loss.objective = "triplet" if triplet and not affiliation else "contrastive"
     config.loss.affiliation_weight = float(official.get("center_factor", 1.0)) if affiliation else 0.0
     config.text.max_tokens = int(official.get("max_tokens", config.text.max_tokens))
+    _optimisation_settings(config, official)
     return config
+
+
+def _optimisation_settings(config: Config, official: Mapping[str, Any]) -> None:
+    """Learning rate, weight decay, lr_mult, epochs and warm-up fraction from the official `optimizer` and
+    `schedular` entries, where present (betas and eps are fixed in the official code and equal pirlib's defaults).
+    The official `num_warmup_steps` is a fraction of all steps when it is a float (the paper's 0.1), a step count
+    otherwise; only the fraction has a pirlib counterpart."""
+    optimizer, schedule, train = official.get("optimizer") or {}, official.get("schedular") or {}, config.train
+    train.learning_rate = float(optimizer.get("lr", train.learning_rate))
+    train.weight_decay = float(optimizer.get("weight_decay", train.weight_decay))
+    train.lr_mult = float(optimizer.get("lr_mult", train.lr_mult))
+    train.epochs = int(schedule.get("epochs", train.epochs))
+    warmup = schedule.get("num_warmup_steps")
+    if isinstance(warmup, float) and 0.0 <= warmup < 1.0:
+        train.warmup_fraction = warmup
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -281,21 +318,28 @@ def load_official_checkpoint(
     source: str | os.PathLike | Mapping,
     vision_config: Mapping[str, Any] | None = None,
     text_config: Mapping[str, Any] | None = None,
+    training: bool = False,
+    overrides: Sequence[str] = (),
 ):
-    """Build the pirlib model of an official PIR checkpoint and load its weights strictly → (model in eval, config).
+    """Build the pirlib model of an official PIR checkpoint and load its weights strictly → (model, config).
 
     `source`: a path (loaded with `torch.load(..., weights_only=True)`) or a dict `{'model': state_dict,
     'config': {...}}` or a bare state dict. `vision_config` / `text_config`: the official Swin / BERT JSON configs
     (the official checkpoint only stores their paths); by default `config['vision_config_dict']` /
     `config['text_config_dict']` when present, else inference from shapes and the official defaults.
+    `training=False`: the model in eval mode, for inference. `training=True`: the model in train mode and a config
+    with every official training behaviour (`OFFICIAL_TRAINING_OVERRIDES`), to continue training with `fit` exactly
+    as the official code would. `overrides`: further `section.field=value` assignments applied last, before the
+    model is built (e.g. `vision.drop_path_rate=0`).
     """
     from pirlib.models import PIR
 
     state, official = read_official_checkpoint(source)
     config = official_config(state, official, vision_config, text_config)
+    config = apply_overrides(config, [*(OFFICIAL_TRAINING_OVERRIDES if training else ()), *overrides])
     with torch.device("meta"):  # check names and shapes on a storage-less skeleton before building the real model
         skeleton = PIR(config)
     converted = official_to_pirlib(state, skeleton.state_dict(), config)
     model = PIR(config)
     model.load_state_dict(converted, strict=True)
-    return model.eval(), config
+    return model.train(training), config

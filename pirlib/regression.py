@@ -68,7 +68,7 @@ def study_digest(run_dirs: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     for run_dir in sorted(Path(d) for d in run_dirs):
         config = comparable_config(load_config(run_dir / "config.yaml"))
-        config["data"].pop("root"), config["prior"].pop("checkpoint")  # where the checkout is; the dataset's hash counts
+        config["data"].pop("root"), config["prior"].pop("checkpoint")  # checkout paths; the dataset's hash counts
         config["train"].pop("precision")  # chosen by the machine ("auto"); the machine fingerprint covers it
         dataset = json.loads((run_dir / INPUTS_FILE).read_text())["dataset.json"]
         digest.update(json.dumps([run_dir.name, config, dataset], sort_keys=True).encode())

@@ -32,6 +32,16 @@ def official_fixture(shared_dir: Path) -> dict:
     return torch.load(path, weights_only=True, map_location="cpu")
 
 
+@pytest.fixture(scope="session")
+def official_step_reference(shared_dir: Path) -> Path:
+    """The reference folder, when it holds the training-step fixture and the weights it starts from."""
+    reference = shared_dir / "reference"
+    missing = [name for name in ("official_step_seed11.pt", "official_pir_tiny.pt") if not (reference / name).is_file()]
+    if missing:
+        pytest.skip(f"training-step fixture absent from {reference}: {missing}")
+    return reference
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

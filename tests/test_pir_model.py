@@ -100,6 +100,15 @@ def test_temperatures_are_clamped_and_named_for_no_decay():
         PIR(tiny_config("model.min_temperature=0"), vocab_size=VOCAB)
 
 
+def test_temperature_clamp_can_be_switched_off():
+    model = PIR(tiny_config("model.clamp_temperatures=false"), vocab_size=VOCAB)
+    with torch.no_grad():
+        model.raw_temperature.fill_(0.001)
+        model.raw_affiliation_temperature.fill_(3.0)
+    assert model.temperature.item() == pytest.approx(0.001)  # official: never clamped
+    assert model.affiliation_temperature.item() == pytest.approx(3.0)
+
+
 def test_unused_temperatures_are_frozen():
     triplet = PIR(tiny_config("loss.objective=triplet"), vocab_size=VOCAB)
     assert not triplet.raw_temperature.requires_grad and not triplet.raw_affiliation_temperature.requires_grad

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from train_helpers import REPO_ROOT, TINY_OVERRIDES, make_synthrs, tiny_config
 
 from pirlib.cli import main
+from pirlib.official import OFFICIAL_TRAINING_OVERRIDES
 from pirlib.train import fit
 
 TIMING_KEYS = {"pairs_per_s", "train_seconds", "wall_seconds_last_session"}
@@ -107,3 +108,21 @@ def test_resume_after_sigkill(synthrs, reference, tmp_path):
     with one_thread():
         assert main(["train", "--resume", "--out", str(run)]) == 0
     assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_official_training_set_from_the_command_line_resumes_exactly(synthrs, tmp_path):
+    """The documented official-training `--set` list trains (transformers-4 AdamW state included) and resumes
+    bitwise: 2 steps + resume to 4 gives the weights of 4 uninterrupted steps."""
+    command = ["train", "--config", str(REPO_ROOT / "configs" / "tiny_synthrs.yaml"), "--data", str(synthrs)]
+    command += ["--set", *TINY_OVERRIDES, *OFFICIAL_TRAINING_OVERRIDES]
+    with one_thread():
+        assert main([*command, "--out", str(tmp_path / "whole"), "--max-steps", "4"]) == 0
+        assert main([*command, "--out", str(tmp_path / "split"), "--max-steps", "2"]) == 0
+        assert main(["train", "--resume", "--out", str(tmp_path / "split"), "--max-steps", "4"]) == 0
+    saved = (tmp_path / "split" / "config.yaml").read_text()
+    assert "official_adamw: true" in saved and "train_padding_embedding: true" in saved
+    weights = load_file(tmp_path / "split" / "last" / "model.safetensors")
+    expected = load_file(tmp_path / "whole" / "last" / "model.safetensors")
+    different = [name for name in expected if not torch.equal(weights[name], expected[name])]
+    assert not different, f"weights differ bitwise: {different[:5]}"

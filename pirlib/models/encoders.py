@@ -6,7 +6,9 @@
   **Frozen for real**: its parameters never require gradients and it stays in eval mode when the model trains.
   Deviation: the official code lets the prior's BatchNorm statistics drift in train mode (PIR_SPEC §4.3);
   `config.prior.batchnorm_train_mode: true` restores that behaviour (still without gradients).
-- `TextEncoder`: a transformers `BertModel` without pooler → last hidden state [B, L, H].
+- `TextEncoder`: a transformers `BertModel` without pooler → last hidden state [B, L, H]. transformers gives the
+  word embedding a `padding_idx`, so the [PAD] row never receives a gradient; the official BERT has none and trains
+  that row (attended everywhere, since no mask is passed): `config.text.train_padding_embedding: true` restores it.
 
 Pretrained weights are local files (no download at run time); a missing file is an error saying what to download
 and where to put it. Weight layouts: Microsoft/official Swin or timm Swin (converted by timm's own
@@ -194,6 +196,8 @@ class TextEncoder(nn.Module):
             self.bert = load_pretrained_bert(config.pretrained, vocab_size)
         else:
             self.bert = BertModel(bert_config(config, vocab_size or config.vocab_size), add_pooling_layer=False)
+        if config.train_padding_embedding:  # no padding_idx: the [PAD] row gets its gradient, as in the official BERT
+            self.bert.embeddings.word_embeddings.padding_idx = None
         self.width = self.bert.config.hidden_size
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,7 +19,9 @@ Deviations from the official behaviour, each behind a flag:
   statistics drift (true). The prior never receives gradients either way.
 - `model.min_temperature` / `model.max_temperature`: temperatures are clamped (official: never); the clamp is a
   no-op for the official initial value 0.07 and for loaded official checkpoints (the range is widened to include
-  the stored values).
+  the stored values). `model.clamp_temperatures: false` reads the raw values, as the official code.
+- `text.train_padding_embedding` (default false): the [PAD] word embedding is frozen (transformers' padding_idx);
+  official: trained (true).
 - Batch size 1 works (official VIR crashes); the official affiliation loss only works with embed_dim 512 (here any).
 """
 
@@ -85,17 +87,20 @@ class PIR(nn.Module):
             requires_grad=contrastive and config.loss.affiliation_weight > 0,
         )
 
+    def _clamped(self, raw: torch.Tensor) -> torch.Tensor:
+        model = self.config.model
+        return raw.clamp(model.min_temperature, model.max_temperature) if model.clamp_temperatures else raw
+
     @property
     def temperature(self) -> torch.Tensor:
-        """Contrastive-loss temperature, clamped to [min_temperature, max_temperature]."""
-        return self.raw_temperature.clamp(self.config.model.min_temperature, self.config.model.max_temperature)
+        """Contrastive-loss temperature, clamped to [min_temperature, max_temperature] (unless clamp_temperatures
+        is false)."""
+        return self._clamped(self.raw_temperature)
 
     @property
     def affiliation_temperature(self) -> torch.Tensor:
-        """Affiliation-loss temperature, clamped to [min_temperature, max_temperature]."""
-        return self.raw_affiliation_temperature.clamp(
-            self.config.model.min_temperature, self.config.model.max_temperature
-        )
+        """Affiliation-loss temperature, clamped like `temperature`."""
+        return self._clamped(self.raw_affiliation_temperature)
 
     def text_mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         """The mask the text path uses: the given one, or None (official: attend [PAD]) when the flag is off."""

@@ -60,6 +60,49 @@ class TrainStep(nn.Module):
         return self.objective(self.model, image_feat.float(), text_feat.float(), image_ids, labels)
 
 
+class NonFiniteLoss(ArithmeticError):
+    """A loss term of the step is NaN or infinite; `values` holds every term. The weights were not touched."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        super().__init__(f"non-finite loss: {values}")
+        self.values = values
+
+
+def optimisation_step(
+    step_module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batch: dict[str, torch.Tensor],
+    device: torch.device,
+    channels_last: bool,
+) -> tuple[dict[str, float], float]:
+    """One training step of `fit`: `step_module` (a wrapped `TrainStep`) on `batch` (the collator's dict), then
+    backward, optimiser step and scheduler step → (the loss terms, the learning rate the step used: first group).
+
+    The gradients stay in `.grad` until the next step. Raises `NonFiniteLoss` before the backward pass when a term is
+    not finite."""
+    images = batch["images"].to(device, non_blocking=True)  # [B, 3, H, W]
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    terms = step_module(
+        images,
+        batch["input_ids"].to(device, non_blocking=True),
+        batch["attention_mask"].to(device, non_blocking=True),
+        batch["image_ids"].to(device, non_blocking=True),
+        batch["labels"].to(device, non_blocking=True),
+        batch.get("prior_features"),  # [B, C_prior] when the prior's output is cached
+    )
+    values = {name: float(value.detach()) for name, value in terms.items()}
+    if not all(math.isfinite(value) for value in values.values()):
+        raise NonFiniteLoss(values)
+    learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step uses
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    optimizer.step()
+    scheduler.step()
+    return values, learning_rate
+
+
 def wrap_for_training(
     model: nn.Module, objective: Callable[..., dict], runtime: Runtime, compile_model: bool
 ) -> nn.Module:
@@ -278,31 +321,22 @@ class Trainer:
         self._save_last()
 
     def _train_step(self, batch: dict, epoch: int) -> dict[str, float]:
-        device = self.runtime.device
-        images = batch["images"].to(device, non_blocking=True)  # [B, 3, H, W]
-        if self.config.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        terms = self.step_module(
-            images,
-            batch["input_ids"].to(device, non_blocking=True),
-            batch["attention_mask"].to(device, non_blocking=True),
-            batch["image_ids"].to(device, non_blocking=True),
-            batch["labels"].to(device, non_blocking=True),
-            batch.get("prior_features"),
-        )
-        values = {name: float(value.detach()) for name, value in terms.items()}
-        if not all(math.isfinite(value) for value in values.values()):
+        try:
+            values, learning_rate = optimisation_step(
+                self.step_module,
+                self.optimizer,
+                self.scheduler,
+                batch,
+                self.runtime.device,
+                self.config.train.channels_last,
+            )
+        except NonFiniteLoss as error:
             last = existing_checkpoint(self.paths.last)
             raise TrainingDiverged(
-                f"non-finite loss at step {self.step + 1} (epoch {epoch + 1}): {values}. Training stopped; "
+                f"non-finite loss at step {self.step + 1} (epoch {epoch + 1}): {error.values}. Training stopped; "
                 + (f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet")
                 + ". Lower train.learning_rate or check the data."
-            )
-        learning_rate = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (first group)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizer.step()
-        self.scheduler.step()
+            ) from None
         self.step += 1
         self.epoch_steps += 1
         for name, value in values.items():
