@@ -8,23 +8,61 @@ import sys
 import time
 from pathlib import Path
 
+from pirlib.data.format import INDEX_FILE
 from pirlib.data.synthrs import SynthSettings, format_datasheet, generate_synthrs, is_generated
-from pirlib.data.synthrs.generate import DATASHEET_FILE
+from pirlib.data.synthrs.generate import ATTRIBUTES_FILE, DATASHEET_FILE, IMAGE_DIR, NAME
+from pirlib.outputs import claim_output
 
 _DEFAULTS = SynthSettings()
+MAX_SIZE = 1024  # image side; beyond it the images no longer fit in memory (and nothing needs them)
+
+
+def default_test_images(images: int) -> int:
+    """The default held-out share: 300 of the default 2,300 images, in proportion for any other --images."""
+    return min(max(1, round(images * _DEFAULTS.test_images / _DEFAULTS.images)), max(1, images - 1))
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """What `out` holds that SynthRS did not write (a partial generation leaves only SynthRS files behind)."""
+    if not out.is_dir():
+        return [str(out)] if out.exists() else []
+    try:
+        ours = json.loads((out / INDEX_FILE).read_text()).get("name") == NAME
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    written = {IMAGE_DIR, "tokenizer"} | ({INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if ours else set())
+    foreign = [str(out / entry.name) for entry in out.iterdir() if entry.name not in written]
+    images = out / IMAGE_DIR
+    if images.is_dir():
+        foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
+    return sorted(foreign)
+
+
+def _is_synthrs_image(name: str) -> bool:
+    """SCENE_NNNNN.png, or the temporary file it is written through."""
+    stem = name.split(".")[1] if name.startswith(".") else name.removesuffix(".png")
+    scene, _, number = stem.rpartition("_")
+    return bool(scene) and number.isdigit() and (name.endswith(".png") or name.endswith(".tmp"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="data/synthrs", help="dataset directory to write (default: data/synthrs)")
     parser.add_argument("--images", type=int, default=_DEFAULTS.images, help="total images, train + test")
-    parser.add_argument("--test-images", type=int, default=_DEFAULTS.test_images, help="images held out for testing")
-    parser.add_argument("--size", type=int, default=_DEFAULTS.size, help="image side in pixels (112 CPU, 224 GPU)")
+    parser.add_argument(
+        "--test-images",
+        type=int,
+        help=f"images held out for testing (default: {_DEFAULTS.test_images} of {_DEFAULTS.images}, in proportion)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=_DEFAULTS.size, help=f"image side in pixels, 16 to {MAX_SIZE} (112 CPU, 224 GPU)"
+    )
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed: same arguments, same bytes")
     parser.add_argument(
         "--noise",
         type=float,
         default=_DEFAULTS.noise,
-        help="semantic noise: distractors, texture patches, shadows, clouds (0 none, 1 heavy)",
+        help="semantic noise in [0, 3]: distractors, texture patches, shadows, clouds (0 none, 1 the default level, "
+        "3 the heaviest)",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the output does not depend on it)")
     parser.add_argument("--force", action="store_true", help="regenerate even if OUT already holds this dataset")
@@ -38,22 +76,33 @@ def _progress(done: int, total: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = SynthSettings(args.images, args.test_images, args.size, args.seed, args.noise)
+    from pirlib.config import ConfigError
+
+    test_images = default_test_images(args.images) if args.test_images is None else args.test_images
+    settings = SynthSettings(args.images, test_images, args.size, args.seed, args.noise)
     try:
         settings.validate()
     except ValueError as error:
-        print(f"pirlib synth: {error}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{error} (synth settings): change that option") from None
+    if args.size > MAX_SIZE:
+        raise ConfigError(f"--size {args.size} is out of range (--size): it must be in [16, {MAX_SIZE}]")
+    foreign = foreign_entries(Path(args.out))
+    if foreign:
+        raise ConfigError(
+            f"--out holds files SynthRS did not write ({', '.join(foreign[:5])}"
+            f"{' and more' if len(foreign) > 5 else ''}): choose an empty or SynthRS folder for --out"
+        )
+    with claim_output(Path(args.out), [], overwrite=True):
+        return _generate(args, settings)
+
+
+def _generate(args: argparse.Namespace, settings: SynthSettings) -> int:
     if not args.force and is_generated(args.out, settings):
         print(f"{args.out}: already holds SynthRS with these settings (use --force to regenerate)")
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        try:
-            sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
-        except ValueError as error:
-            print(f"pirlib synth: {error}", file=sys.stderr)
-            return 2
+        sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
         seconds = time.perf_counter() - start
         print(
             f"generated {settings.images} images of {settings.size} px in {seconds:.1f} s "
