@@ -69,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
             model, config = load_official_checkpoint(checkpoint, vision, text)
         except WeightsError as error:
             raise WeightsError(f"{error} ({args.checkpoint}): pass a checkpoint of the official PIR code") from error
+        except KeyError as error:  # a dict of tensors without the official model's keys
+            raise WeightsError(
+                f"not an official PIR checkpoint: it has no {error} ({args.checkpoint}): pass a checkpoint of the "
+                f"official PIR code"
+            ) from error
         source = str(args.checkpoint.resolve())
         metadata = {"source": source, "converted_from": "official PIR checkpoint"}
         if args.out.is_file():
