@@ -148,7 +148,7 @@ def run_benchmarks(options: BenchOptions) -> dict:
         raise ConfigError(f"unknown benchmark section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
     if options.metric_images < 1 or any(size < 1 for size in options.batch_sizes):
         raise ConfigError(f"batch sizes and metric images must be >= 1: {options.batch_sizes}, {options.metric_images}")
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, key="--device")
     cuda = device.type == "cuda"
     defaults = {"steps": 20 if cuda else 3, "warmup": 5 if cuda else 1, "synth_images": 2000 if cuda else 400}
     if options.warmup is not None:

@@ -1,7 +1,8 @@
-"""pirlib checkpoints: a directory with `model.safetensors` (weights), `checkpoint.json` (resolved config,
-metadata such as epoch and step, and the SHA-256 of the weight files), when given the `tokenizer/` the model was
-trained with, and for resumable training checkpoints `training_state.pt` (optimiser, scheduler, step, RNG states:
-plain tensors and numbers, loadable with `torch.load(weights_only=True)`).
+"""pirlib checkpoints: a directory with `model.safetensors` (weights), `checkpoint.json` (resolved config, metadata
+such as epoch and step, and the SHA-256 of the weight files), when given the `tokenizer/` the model was trained with
+(and its fingerprint, so that evaluation refuses any other tokenizer), and for resumable training checkpoints
+`training_state.pt` (optimiser, scheduler, step, RNG states: plain tensors and numbers, loadable with
+`torch.load(weights_only=True)`).
 
 Every file is written atomically (temporary file in the same directory, then `os.replace`), and a whole checkpoint
 directory is replaced atomically too (`atomic_directory`: written beside, then swapped in by renames), so an
@@ -32,6 +33,8 @@ METADATA_FILE = "checkpoint.json"
 TOKENIZER_DIR = "tokenizer"
 TRAINING_STATE_FILE = "training_state.pt"
 CHECKSUMS_KEY = "sha256"  # checkpoint.json: {file name: SHA-256 hex digest}
+DATA_ROOT_KEY = "data_root"  # checkpoint.json: absolute path of the dataset the model was trained on
+TOKENIZER_KEY = "tokenizer_sha256"  # checkpoint.json: fingerprint of the tokenizer the model was trained with
 
 
 class CheckpointError(RuntimeError):
@@ -73,9 +76,12 @@ def save_model(
     directory.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     atomic_write_bytes(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
     metadata = dict(metadata or {})
+    if tokenizer is not None:
+        from pirlib.data.tokenizer import tokenizer_fingerprint
+
+        tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        metadata[TOKENIZER_KEY] = tokenizer_fingerprint(tokenizer)
     checksums = {**metadata.pop(CHECKSUMS_KEY, {}), WEIGHTS_FILE: file_sha256(directory / WEIGHTS_FILE)}
     atomic_write_json(directory / METADATA_FILE, {"config": to_dict(config), **metadata, CHECKSUMS_KEY: checksums})
     return directory
@@ -157,6 +163,43 @@ def load_tokenizer(directory: str | os.PathLike):
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast.from_pretrained(str(path))
+
+
+def recorded_data_root(directory: str | os.PathLike, config: Config) -> Path:
+    """The dataset of a checkpoint: its config's data.root, or, when that relative path does not resolve from the
+    current directory, the absolute path recorded at training time."""
+    root = Path(config.data.root)
+    recorded = read_metadata(directory).get(DATA_ROOT_KEY)
+    if not root.is_absolute() and not root.is_dir() and recorded is not None:
+        return Path(recorded)
+    return root
+
+
+def checkpoint_tokenizer(directory: str | os.PathLike, config: Config, fallback):
+    """The tokenizer of the checkpoint in `directory`: its own `tokenizer/`, else `fallback()` (the config's).
+
+    Refused (CheckpointError naming both) when it is not the tokenizer the model was trained with: another
+    fingerprint than the recorded one, or, for checkpoints that record none, another vocabulary size than the
+    model's (`config.text.vocab_size`)."""
+    from pirlib.data.tokenizer import tokenizer_fingerprint
+
+    directory = Path(directory)
+    recorded = read_metadata(directory).get(TOKENIZER_KEY)
+    tokenizer, source = load_tokenizer(directory), f"{directory / TOKENIZER_DIR}"
+    if tokenizer is None:
+        tokenizer, source = fallback(), f"the tokenizer of its config (text.tokenizer='{config.text.tokenizer}')"
+    if recorded is not None and tokenizer_fingerprint(tokenizer) != recorded:
+        raise CheckpointError(
+            f"the tokenizer differs from the one the model was trained with ({directory / METADATA_FILE} records "
+            f"tokenizer {recorded[:12]}, {source} is {tokenizer_fingerprint(tokenizer)[:12]}): restore "
+            f"{directory / TOKENIZER_DIR}/ or evaluate on the dataset the model was trained on"
+        )
+    if recorded is None and len(tokenizer) != config.text.vocab_size:
+        raise CheckpointError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model {config.text.vocab_size} ({source}, "
+            f"{directory}): restore {directory / TOKENIZER_DIR}/ or set the model's text.tokenizer"
+        )
+    return tokenizer
 
 
 def save_training_state(directory: str | os.PathLike, state: dict) -> str:

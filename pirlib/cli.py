@@ -2,6 +2,10 @@
 
 Each command lives in its own module `pirlib/commands/<name>.py` exposing `add_arguments(parser)` and
 `run(args) -> int`; this file only lists them, so `--help` stays fast (modules are imported on use).
+
+Every expected failure (bad input, an output in use or not writable, a full disk, Ctrl-C) ends in one line on stderr,
+`pirlib <command>: <what> (<file/key/value>): <what to do>`, and exit code 2; the traceback is shown only with
+`--debug`, or for a failure that is a bug.
 """
 
 from __future__ import annotations
@@ -48,4 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(_module_name(command))
     sub = argparse.ArgumentParser(prog=f"python -m pirlib {command}", description=COMMANDS[command])
     module.add_arguments(sub)
-    return int(module.run(sub.parse_args(rest)) or 0)
+    sub.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    args = sub.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except BaseException as error:
+        message = None if args.debug else expected_failure(error)
+        if message is None:
+            raise
+        print(f"pirlib {command}: " + " ".join(message.split()), file=sys.stderr)
+        return 2
+
+
+def expected_failure(error: BaseException) -> str | None:
+    """The one-line message of an expected failure, or None for a bug (whose traceback must be seen)."""
+    from pirlib.commands import user_errors
+    from pirlib.outputs import is_write_error
+
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C): outputs are written atomically; rerun the command (train: add --resume)"
+    if isinstance(error, user_errors()):
+        return str(error)
+    if isinstance(error, OSError) and is_write_error(error):
+        return f"cannot write ({error.strerror}) ({error.filename}): free some space or choose a writable --out"
+    return None

@@ -5,8 +5,9 @@ see `../shared/PIR_SPEC.md` §1). YAML files in `configs/` override them; `--set
 Paths to pretrained weights are not hyper-parameters: they default to None (random initialisation) and the paper
 profiles set them.
 
-Loading is strict: an unknown or misspelt key is an error naming the key and the closest valid one, and a value of the
-wrong type is an error naming the expected type. Every run directory stores the fully resolved config
+Loading is strict: an unknown or misspelt key is an error naming the key and the closest valid one, a value of the
+wrong type is an error naming the expected type, and a number outside its valid range (`VALID_RANGES`, one line per
+field) is an error naming the key, the value and the range. Every run directory stores the fully resolved config
 (`save_config`), so a run can always be reproduced from its own folder.
 """
 
@@ -157,6 +158,102 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# valid ranges
+
+
+@dataclass(frozen=True)
+class Range:
+    """An interval of valid values; `low`/`high` None = unbounded, `open_low`/`open_high` exclude the bound."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def contains(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        below = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        opening = "(" if self.open_low or self.low is None else "["
+        closing = ")" if self.open_high or self.high is None else "]"
+        return f"{opening}{low}, {high}{closing}"
+
+
+AT_LEAST_1 = Range(1)
+AT_LEAST_0 = Range(0)
+POSITIVE = Range(0, open_low=True)
+FRACTION = Range(0, 1)
+PROBABILITY = Range(0, 1, open_high=True)
+
+# Valid range of every numeric field ("section.field"; for tuples, of each element). A new numeric field adds a line.
+VALID_RANGES: dict[str, Range] = {
+    "vision.image_size": Range(16),
+    "vision.patch_size": AT_LEAST_1,
+    "vision.embed_dim": AT_LEAST_1,
+    "vision.depths": AT_LEAST_1,
+    "vision.num_heads": AT_LEAST_1,
+    "vision.window_size": AT_LEAST_1,
+    "vision.drop_path_rate": PROBABILITY,
+    "text.vocab_size": AT_LEAST_1,
+    "text.hidden_size": AT_LEAST_1,
+    "text.num_layers": AT_LEAST_1,
+    "text.num_heads": AT_LEAST_1,
+    "text.intermediate_size": AT_LEAST_1,
+    "text.max_position_embeddings": Range(3),
+    "text.dropout": PROBABILITY,
+    "text.max_tokens": Range(3),
+    "model.embed_dim": AT_LEAST_1,
+    "model.filter_size": AT_LEAST_1,
+    "model.num_instruction_layers": AT_LEAST_1,
+    "model.num_cycles": AT_LEAST_1,
+    "model.num_attention_heads": AT_LEAST_1,
+    "model.dropout": PROBABILITY,
+    "model.temperature": POSITIVE,
+    "model.affiliation_temperature": POSITIVE,
+    "model.min_temperature": POSITIVE,
+    "model.max_temperature": POSITIVE,
+    "loss.affiliation_weight": AT_LEAST_0,
+    "loss.triplet_margin": AT_LEAST_0,
+    "data.validation_fraction": PROBABILITY,
+    "data.num_workers": AT_LEAST_0,
+    "train.epochs": AT_LEAST_1,
+    "train.batch_size": AT_LEAST_1,
+    "train.learning_rate": POSITIVE,
+    "train.lr_mult": POSITIVE,
+    "train.weight_decay": AT_LEAST_0,
+    "train.betas": PROBABILITY,
+    "train.eps": POSITIVE,
+    "train.warmup_fraction": FRACTION,
+    "train.max_steps": AT_LEAST_1,
+    "train.eval_every_epochs": AT_LEAST_0,
+    "train.checkpoint_every_steps": AT_LEAST_0,
+    "train.eval_batch_size": AT_LEAST_1,
+}
+
+
+def check_ranges(config: Config, where: str = "config") -> None:
+    """Raise ConfigError for the first field whose value lies outside `VALID_RANGES` (None values are not checked)."""
+    data = to_dict(config)
+    for key, valid in VALID_RANGES.items():
+        section, name = key.split(".")
+        value = data[section][name]
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not (isinstance(item, int | float) and valid.contains(item)):
+                raise ConfigError(
+                    f"{key}={value!r} is out of range ({where}): {key} must be in {valid}; set a value in that range"
+                )
+    if config.model.min_temperature > config.model.max_temperature:
+        raise ConfigError(
+            f"model.min_temperature={config.model.min_temperature} exceeds model.max_temperature="
+            f"{config.model.max_temperature} ({where}): the temperatures are clamped to [min, max]; swap them"
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # dict <-> dataclass, with strict keys and types
 
 
@@ -267,12 +364,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
         where = str(path)
     else:
         where = "config"
-    config = from_dict(Config, data, where)
-    return apply_overrides(config, overrides or [])
+    return apply_overrides(from_dict(Config, data, where), overrides or [], where)
 
 
-def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Return a copy of `config` with `section.field=value` assignments applied (values parsed as YAML)."""
+def apply_overrides(config: Config, overrides: list[str], where: str = "config") -> Config:
+    """Return a copy of `config` with `section.field=value` assignments applied (values parsed as YAML), its ranges
+    checked (`where` names the config's source in the error)."""
     data = to_dict(config)
     for override in overrides:
         key, sep, raw = override.partition("=")
@@ -294,7 +391,9 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
                 if dataclasses.is_dataclass(hint):
                     raise ConfigError(f"override '{override}': '{part}' is a section; set one of its fields")
                 node[part] = yaml.safe_load(raw) if raw.strip() else None
-    return from_dict(Config, data, "config (after --set overrides)")
+    config = from_dict(Config, data, "config (after --set overrides)")
+    check_ranges(config, f"{where} with --set overrides" if overrides else where)
+    return config
 
 
 def dump_config(config: Config) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from pirlib.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, load_tokenizer
+from pirlib.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_tokenizer, load_model, recorded_data_root
 from pirlib.config import Config, ConfigError
 from pirlib.data import (
     CaptionCollator,
@@ -141,12 +141,12 @@ def load_for_evaluation(
 ) -> tuple[torch.nn.Module, Config, object, RetrievalDataset, Path]:
     """(model in eval mode, its config, its tokenizer, the retrieval set of `split`, the checkpoint directory).
 
-    `data_root` defaults to the checkpoint config's data.root; the tokenizer is the one saved with the checkpoint,
-    else the config's (`build_tokenizer`)."""
+    `data_root` defaults to the checkpoint's dataset (`recorded_data_root`); the tokenizer is the one saved with the
+    checkpoint, else the config's (`build_tokenizer`), refused when it is not the one the model was trained with."""
     directory = find_checkpoint(checkpoint)
-    resolved_device = resolve_device(device)
+    resolved_device = resolve_device(device, key="--device")
     model, config = load_model(directory, device=resolved_device)
-    root = Path(data_root) if data_root is not None else Path(config.data.root)
+    root = Path(data_root) if data_root is not None else recorded_data_root(directory, config)
     index = load_index(root)
-    tokenizer = load_tokenizer(directory) or build_tokenizer(config.text, root)
+    tokenizer = checkpoint_tokenizer(directory, config, lambda: build_tokenizer(config.text, root))
     return model, config, tokenizer, retrieval_set(index, split_image_ids(index, config, split), config), directory

@@ -180,8 +180,8 @@ def run_or_load(spec: RunSpec) -> dict:
     atomic_write_json(inputs_path, inputs)
     try:
         for stop in evaluation_steps(config, spec.evaluations)[:-1]:
-            fit(config, out_dir, max_steps=stop, resume=True)
-        return fit(config, out_dir, max_steps=config.train.max_steps, resume=True)
+            fit(config, out_dir, max_steps=stop, resume=True, select_at_stop=True)
+        return fit(config, out_dir, max_steps=config.train.max_steps, resume=True, select_at_stop=True)
     except ConfigError as error:
         if "cannot resume" not in str(error):
             raise

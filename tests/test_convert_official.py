@@ -39,7 +39,7 @@ def test_convert_official_round_trip(official_file, official_fixture, tmp_path, 
 
 
 def test_missing_checkpoint_fails_cleanly(tmp_path, capsys):
-    assert main(["convert-official", "--checkpoint", str(tmp_path / "absent.pth"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["convert-official", "--checkpoint", str(tmp_path / "absent.pth"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 

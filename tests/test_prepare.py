@@ -172,7 +172,7 @@ def test_command_prints_one_json_line(tmp_path: Path, capsys) -> None:
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == EXPECTED
     (images / "boat_1.tif").unlink()
-    assert main([*argv, "--out", str(tmp_path / "out2")]) == 1
+    assert main([*argv, "--out", str(tmp_path / "out2")]) == 2
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["missing_images"] == 1
     assert "boat_1.tif" in captured.err

@@ -71,7 +71,7 @@ def test_command_prints_accuracy(data_root: Path, tmp_path: Path, capsys) -> Non
     assert main([*argv, *(arg for override in OVERRIDES for arg in ("--set", override))]) == 0
     printed = capsys.readouterr().out
     assert "scene-prior test accuracy" in printed and out.is_file()
-    assert main(["pretrain-prior", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 1
+    assert main(["pretrain-prior", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
 def test_resident_pretraining_is_deterministic_and_learns(data_root: Path, tmp_path: Path) -> None:

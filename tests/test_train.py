@@ -15,6 +15,7 @@ from pirlib.cli import main
 from pirlib.losses import RetrievalObjective
 from pirlib.metrics import METRIC_KEYS
 from pirlib.train import TrainingDiverged, fit
+from pirlib.training.selection import NO_SELECTION
 
 PROFILE = str(REPO_ROOT / "configs" / "tiny_synthrs.yaml")
 
@@ -33,21 +34,22 @@ def test_cli_train_evaluate_embed(synthrs, tmp_path, capsys):
     assert main(train_args(synthrs, run, "--max-steps", "3")) == 0
     results = json.loads((run / "eval.json").read_text())
     assert results["steps"] == 3 and results["stopped_by_max_steps"]
-    assert results["selection"]["criterion"] == "validation"
+    assert results["selection"]["criterion"] == NO_SELECTION  # a stop by --max-steps is not a scheduled evaluation
     assert "TEST set" in results["official_protocol"]["description"]
     assert set(results["test"]) == set(METRIC_KEYS) and results["pairs_per_s"] > 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3] and records[0]["partial_epoch"]
+    assert records[0]["selection_candidate"] is False and not (run / "best").exists()
     assert (run / "metrics.csv").read_text().startswith("epoch,step")
-    assert (run / "last" / "training_state.pt").is_file() and not (run / "best" / "training_state.pt").exists()
+    assert (run / "last" / "training_state.pt").is_file()
 
     assert main(["evaluate", "--checkpoint", str(run), "--data", str(synthrs)]) == 0
-    evaluated = json.loads((run / "best" / "eval_test.json").read_text())
+    evaluated = json.loads((run / "last" / "eval_test.json").read_text())
     assert {key: evaluated[key] for key in METRIC_KEYS} == results["test"]  # the saved checkpoint reproduces
     assert '"mR"' in capsys.readouterr().out
 
     out = tmp_path / "embeddings.npz"
-    assert main(["embed", "--checkpoint", str(run / "best"), "--data", str(synthrs), "--out", str(out)]) == 0
+    assert main(["embed", "--checkpoint", str(run / "last"), "--data", str(synthrs), "--out", str(out)]) == 0
     arrays = np.load(out)
     assert arrays["image_embeddings"].shape == (16, 32) and arrays["text_embeddings"].shape == (80, 32)
     assert np.allclose(np.linalg.norm(arrays["image_embeddings"], axis=1), 1, atol=1e-5)
@@ -75,7 +77,7 @@ def test_run_specific_errors(synthrs, tmp_path, capsys):
     assert "exceeds the 160 training pairs" in capsys.readouterr().err
     assert main(train_args(synthrs, tmp_path / "run", "--max-steps", "1")) == 0
     assert main(train_args(synthrs, tmp_path / "run", "--max-steps", "2")) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "the run directory is not empty" in capsys.readouterr().err
     assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "model.embed_dim=64"]) == 2
     assert "differs from its config.yaml in ['model.embed_dim']" in capsys.readouterr().err
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pirlib.commands.train import user_errors
+from pirlib.commands import user_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

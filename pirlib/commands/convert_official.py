@@ -2,48 +2,84 @@
 
 Writes DIR/model.safetensors and DIR/checkpoint.json (the inferred config, with `text.use_attention_mask: false` as
 the official model) via `pirlib.checkpoint.save_model`; `pirlib.checkpoint.load_model(DIR)` rebuilds the model.
-Prints one line of JSON: {"out", "source", "parameters", "use_vir", "use_lca"}. A missing file or a key the
-converter cannot account for prints the reason to stderr and returns 1.
+Prints one line of JSON: {"out", "source", "parameters", "use_vir", "use_lca"}. A missing, empty, corrupt or
+non-official file, or a key the converter cannot account for, is refused with one line naming the file (the file is
+read with `torch.load(weights_only=True)`: a file holding code is never executed). An --out that already holds
+anything is refused unless --overwrite, which replaces it as a whole.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="official checkpoint, e.g. checkpoint_best.pth")
-    parser.add_argument("--out", required=True, help="output pirlib checkpoint directory")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="official checkpoint, e.g. checkpoint_best.pth")
+    parser.add_argument("--out", type=Path, required=True, help="output pirlib checkpoint directory")
     parser.add_argument("--vision-config", help="official Swin JSON config (e.g. configs/config_swinT_224.json)")
     parser.add_argument("--text-config", help="official BERT JSON config (e.g. configs/config_bert.json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
 
 
-def _read_json(path: str | None) -> dict | None:
+def _read_json(path: str | None, flag: str) -> dict | None:
+    from pirlib.config import ConfigError
+
     if path is None:
         return None
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the JSON config ({error})") from error
+        raise ConfigError(f"cannot read the JSON config ({path}: {error}): check {flag}") from error
+
+
+def read_checkpoint_file(path: Path) -> dict:
+    """`torch.load(path, weights_only=True)`, every failure a WeightsError naming the file (and never torch's advice
+    to load with weights_only=False)."""
+    import torch
+
+    from pirlib.models.weights import WeightsError
+
+    advice = "pass the checkpoint_best.pth written by the official PIR code (--checkpoint)"
+    if not path.is_file():
+        raise WeightsError(f"official checkpoint not found ({path}): {advice}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"the official checkpoint is an empty file ({path}): {advice}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many types (pickle, zip, EOF, runtime) for a foreign file
+        raise WeightsError(
+            f"not a readable PyTorch checkpoint of tensors ({path}: {type(error).__name__}, corrupt, truncated or not "
+            f"a checkpoint): {advice}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from pirlib.checkpoint import save_model
+    from pirlib.checkpoint import atomic_directory, save_model
     from pirlib.models.weights import WeightsError
     from pirlib.official import load_official_checkpoint
+    from pirlib.outputs import claim_output
 
-    try:
-        model, config = load_official_checkpoint(
-            args.checkpoint, _read_json(args.vision_config), _read_json(args.text_config)
-        )
-    except (WeightsError, ValueError) as error:
-        print(f"pirlib convert-official: {error}", file=sys.stderr)
-        return 1
-    source = str(Path(args.checkpoint).resolve())
-    save_model(model, config, args.out, metadata={"source": source, "converted_from": "official PIR checkpoint"})
+    existing = sorted(args.out.iterdir()) if args.out.is_dir() else [args.out] if args.out.exists() else []
+    with claim_output(args.out, existing, args.overwrite):
+        checkpoint = read_checkpoint_file(args.checkpoint)
+        vision, text = _read_json(args.vision_config, "--vision-config"), _read_json(args.text_config, "--text-config")
+        try:
+            model, config = load_official_checkpoint(checkpoint, vision, text)
+        except WeightsError as error:
+            raise WeightsError(f"{error} ({args.checkpoint}): pass a checkpoint of the official PIR code") from error
+        except KeyError as error:  # a dict of tensors without the official model's keys
+            raise WeightsError(
+                f"not an official PIR checkpoint: it has no {error} ({args.checkpoint}): pass a checkpoint of the "
+                f"official PIR code"
+            ) from error
+        source = str(args.checkpoint.resolve())
+        metadata = {"source": source, "converted_from": "official PIR checkpoint"}
+        if args.out.is_file():
+            args.out.unlink()
+        with atomic_directory(args.out) as staging:
+            save_model(model, config, staging, metadata=metadata)
     summary = {
         "out": str(args.out),
         "source": source,

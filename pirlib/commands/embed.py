@@ -9,10 +9,7 @@ caption_image_index (row of that image in image_embeddings), image_labels, capti
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-from pirlib.commands.train import user_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,23 +18,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output .npz file")
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="default: test")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pirlib.config import ConfigError
+    from pirlib.outputs import claim_output
+
+    if args.out.suffix != ".npz":
+        raise ConfigError(f"the output must be a .npz file (--out {args.out}): end the name with .npz")
+    with claim_output(args.out, [args.out], args.overwrite):
+        return _embed(args)
+
+
+def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from pirlib.checkpoint import atomic_write_bytes
+    from pirlib.data.images import verify_images
     from pirlib.evaluation import embed_retrieval_set, load_for_evaluation
     from pirlib.training.runtime import resolve_precision
 
-    if args.out.suffix != ".npz":
-        print(f"pirlib embed: error: --out {args.out} must end with .npz", file=sys.stderr)
-        return 2
-    try:
-        model, config, tokenizer, dataset, _ = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
-    except user_errors() as error:
-        print(f"pirlib embed: error: {error}", file=sys.stderr)
-        return 2
+    model, config, tokenizer, dataset, _ = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
+    verify_images([dataset.index.image_path(i) for i in dataset.image_ids], f"{args.split} images")
     device = next(model.parameters()).device
     precision = resolve_precision(config.train.precision, device)
     images, texts = embed_retrieval_set(model, dataset, tokenizer, config, device, precision)

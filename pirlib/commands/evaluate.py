@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-from pirlib.commands.train import user_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,26 +31,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how exactly tied scores count: pessimistic (default, a tie counts against the query: a lower bound) "
         "or optimistic; the other bound is reported wherever ties make them differ",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def run(args: argparse.Namespace) -> int:
     from pirlib.checkpoint import atomic_write_json
+    from pirlib.data.images import verify_images
     from pirlib.evaluation import evaluate_protocols, load_for_evaluation
+    from pirlib.outputs import ensure_writable, refuse_existing
     from pirlib.training.runtime import resolve_precision
 
-    try:
-        model, config, tokenizer, dataset, directory = load_for_evaluation(
-            args.checkpoint, args.data, args.split, args.device
-        )
-    except user_errors() as error:
-        print(f"pirlib evaluate: error: {error}", file=sys.stderr)
-        return 2
+    if args.out is not None:
+        refuse_existing([args.out], args.overwrite)
+        ensure_writable(args.out.parent)
+    model, config, tokenizer, dataset, directory = load_for_evaluation(
+        args.checkpoint, args.data, args.split, args.device
+    )
+    out = args.out or directory / f"eval_{args.split}.json"
+    ensure_writable(Path(out).parent)  # before the embedding, not after it
+    verify_images([dataset.index.image_path(i) for i in dataset.image_ids], f"{args.split} images")
     device = next(model.parameters()).device
     autocast_dtype = resolve_precision(config.train.precision, device)
     metrics = evaluate_protocols(
         model, dataset, tokenizer, config, device, autocast_dtype, protocols=(args.protocol,), tie_rule=args.tie_rule
     )
-    out = args.out or directory / f"eval_{args.split}.json"
     results = {
         **metrics,
         "checkpoint": str(directory),

@@ -9,10 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from pirlib.config import ConfigError, load_config
-from pirlib.data.format import DatasetFormatError
+from pirlib.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, ConfigError, load_config
 from pirlib.prior_pretraining import pretrain_scene_prior
+
+# Valid ranges of the numeric options (as `pirlib.config.VALID_RANGES` for the config fields).
+OPTION_RANGES = {
+    "epochs": AT_LEAST_1,
+    "batch_size": AT_LEAST_1,
+    "lr": POSITIVE,
+    "weight_decay": AT_LEAST_0,
+    "workers": AT_LEAST_0,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,15 +39,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="data-loading processes (default: data.num_workers)")
     parser.add_argument("--randaugment", action="store_true", help="add the official RandAugment to crop and flip")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing prior at --out")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    for name, valid in OPTION_RANGES.items():
+        value = getattr(args, name)
+        if value is not None and not valid.contains(value):
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} {value} is out of range ({flag}): it must be in {valid}")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config, args.set)
+    from pirlib.data.format import load_index
+    from pirlib.data.images import verify_images
+    from pirlib.outputs import claim_output
+
+    check_options(args)
+    config = load_config(args.config, args.set)
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"the prior must be a .safetensors file (--out {out}): end the name with .safetensors")
+    index = load_index(args.data if args.data is not None else config.data.root)
+    with claim_output(out, [out, out.with_suffix(".json")], args.overwrite):
+        used = index.split_ids("train") + index.split_ids("test")
+        verify_images([index.image_path(i) for i in used], f"training and test images of {index.root}")
         metrics = pretrain_scene_prior(
             config,
-            args.data,
-            args.out,
+            index.root,
+            out,
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.lr,
@@ -49,9 +78,6 @@ def run(args: argparse.Namespace) -> int:
             corpus_root=args.corpus,
             log=lambda line: print(line, file=sys.stderr),
         )
-    except (ConfigError, DatasetFormatError) as error:
-        print(f"pirlib pretrain-prior: {error}", file=sys.stderr)
-        return 1
     print(f"scene-prior test accuracy: {metrics['accuracy']:.2f}% ({metrics['test_images']} images, {args.out})")
     print(json.dumps({"accuracy": metrics["accuracy"], "out": str(args.out), "seconds": metrics["seconds"]}))
     return 0

@@ -8,23 +8,61 @@ import sys
 import time
 from pathlib import Path
 
+from pirlib.data.format import INDEX_FILE
 from pirlib.data.synthrs import SynthSettings, format_datasheet, generate_synthrs, is_generated
-from pirlib.data.synthrs.generate import DATASHEET_FILE
+from pirlib.data.synthrs.generate import ATTRIBUTES_FILE, DATASHEET_FILE, IMAGE_DIR, NAME
+from pirlib.outputs import claim_output
 
 _DEFAULTS = SynthSettings()
+MAX_SIZE = 1024  # image side; beyond it the images no longer fit in memory (and nothing needs them)
+
+
+def default_test_images(images: int) -> int:
+    """The default held-out share: 300 of the default 2,300 images, in proportion for any other --images."""
+    return min(max(1, round(images * _DEFAULTS.test_images / _DEFAULTS.images)), max(1, images - 1))
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """What `out` holds that SynthRS did not write (a partial generation leaves only SynthRS files behind)."""
+    if not out.is_dir():
+        return [str(out)] if out.exists() else []
+    try:
+        ours = json.loads((out / INDEX_FILE).read_text()).get("name") == NAME
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    written = {IMAGE_DIR, "tokenizer"} | ({INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if ours else set())
+    foreign = [str(out / entry.name) for entry in out.iterdir() if entry.name not in written]
+    images = out / IMAGE_DIR
+    if images.is_dir():
+        foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
+    return sorted(foreign)
+
+
+def _is_synthrs_image(name: str) -> bool:
+    """SCENE_NNNNN.png, or the temporary file it is written through."""
+    stem = name.split(".")[1] if name.startswith(".") else name.removesuffix(".png")
+    scene, _, number = stem.rpartition("_")
+    return bool(scene) and number.isdigit() and (name.endswith(".png") or name.endswith(".tmp"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="dataset directory to write (default: data/synthrs)")
     parser.add_argument("--images", type=int, default=_DEFAULTS.images, help="total images, train + test")
-    parser.add_argument("--test-images", type=int, default=_DEFAULTS.test_images, help="images held out for testing")
-    parser.add_argument("--size", type=int, default=_DEFAULTS.size, help="image side in pixels (112 CPU, 224 GPU)")
+    parser.add_argument(
+        "--test-images",
+        type=int,
+        help=f"images held out for testing (default: {_DEFAULTS.test_images} of {_DEFAULTS.images}, in proportion)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=_DEFAULTS.size, help=f"image side in pixels, 16 to {MAX_SIZE} (112 CPU, 224 GPU)"
+    )
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed: same arguments, same bytes")
     parser.add_argument(
         "--noise",
         type=float,
         default=_DEFAULTS.noise,
-        help="semantic noise: distractors, texture patches, shadows, clouds (0 none, 1 heavy)",
+        help="semantic noise in [0, 3]: distractors, texture patches, shadows, clouds (0 none, 1 the default level, "
+        "3 the heaviest)",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the output does not depend on it)")
     parser.add_argument(
@@ -43,51 +81,80 @@ def _progress(done: int, total: int) -> None:
         print(f"  {done}/{total} images", file=sys.stderr, flush=True)
 
 
-def run_scene_corpus(args: argparse.Namespace) -> int:
-    from pirlib.data.synthrs.corpus import SceneCorpusSettings, corpus_is_generated, generate_scene_corpus
+def corpus_foreign_entries(out: Path) -> list[str]:
+    """What `out` holds that the scene-corpus generator did not write."""
+    from pirlib.data.synthrs.corpus import CORPUS_FILE, is_scene_corpus
 
-    out = args.out or "data/synthrs_scenes"
-    settings = SceneCorpusSettings(args.images, args.size, args.seed, args.noise)
+    if not out.is_dir():
+        return [str(out)] if out.exists() else []
+    written = {IMAGE_DIR} | ({CORPUS_FILE, DATASHEET_FILE} if is_scene_corpus(out) else set())
+    foreign = [str(out / entry.name) for entry in out.iterdir() if entry.name not in written]
+    images = out / IMAGE_DIR
+    if images.is_dir():
+        foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
+    return sorted(foreign)
+
+
+def _refuse_foreign(foreign: list[str], what: str) -> None:
+    from pirlib.config import ConfigError
+
+    if foreign:
+        raise ConfigError(
+            f"--out holds files {what} did not write ({', '.join(foreign[:5])}"
+            f"{' and more' if len(foreign) > 5 else ''}): choose an empty or {what} folder for --out"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pirlib.config import ConfigError
+
+    if args.size > MAX_SIZE:
+        raise ConfigError(f"--size {args.size} is out of range (--size): it must be in [16, {MAX_SIZE}]")
+    if args.scene_corpus:
+        from pirlib.data.synthrs.corpus import SceneCorpusSettings
+
+        args.out = args.out or "data/synthrs_scenes"
+        corpus_settings = SceneCorpusSettings(args.images, args.size, args.seed, args.noise)
+        try:
+            corpus_settings.validate()
+        except ValueError as error:
+            raise ConfigError(f"{error} (synth --scene-corpus settings): change that option") from None
+        _refuse_foreign(corpus_foreign_entries(Path(args.out)), "the scene-corpus generator")
+        with claim_output(Path(args.out), [], overwrite=True):
+            return _generate_corpus(args, corpus_settings)
+    args.out = args.out or "data/synthrs"
+    test_images = default_test_images(args.images) if args.test_images is None else args.test_images
+    settings = SynthSettings(args.images, test_images, args.size, args.seed, args.noise)
     try:
         settings.validate()
     except ValueError as error:
-        print(f"pirlib synth: {error}", file=sys.stderr)
-        return 2
-    if not args.force and corpus_is_generated(out, settings):
-        print(f"{out}: already holds the scene corpus with these settings (use --force to regenerate)")
-        sheet = json.loads((Path(out) / DATASHEET_FILE).read_text())
+        raise ConfigError(f"{error} (synth settings): change that option") from None
+    _refuse_foreign(foreign_entries(Path(args.out)), "SynthRS")
+    with claim_output(Path(args.out), [], overwrite=True):
+        return _generate(args, settings)
+
+
+def _generate_corpus(args: argparse.Namespace, settings) -> int:
+    from pirlib.data.synthrs.corpus import corpus_is_generated, generate_scene_corpus
+
+    if not args.force and corpus_is_generated(args.out, settings):
+        print(f"{args.out}: already holds the scene corpus with these settings (use --force to regenerate)")
+        sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        try:
-            sheet = generate_scene_corpus(out, settings, workers=args.workers, progress=_progress)
-        except ValueError as error:
-            print(f"pirlib synth: {error}", file=sys.stderr)
-            return 2
-        print(f"generated {settings.images} scene images in {time.perf_counter() - start:.1f} s -> {out}")
+        sheet = generate_scene_corpus(args.out, settings, workers=args.workers, progress=_progress)
+        print(f"generated {settings.images} scene images in {time.perf_counter() - start:.1f} s -> {args.out}")
     print(json.dumps({"dataset": sheet["name"], "images": sheet["images"], "classes": sheet["classes"]}))
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.scene_corpus:
-        return run_scene_corpus(args)
-    args.out = args.out or "data/synthrs"
-    settings = SynthSettings(args.images, args.test_images, args.size, args.seed, args.noise)
-    try:
-        settings.validate()
-    except ValueError as error:
-        print(f"pirlib synth: {error}", file=sys.stderr)
-        return 2
+def _generate(args: argparse.Namespace, settings: SynthSettings) -> int:
     if not args.force and is_generated(args.out, settings):
         print(f"{args.out}: already holds SynthRS with these settings (use --force to regenerate)")
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        try:
-            sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
-        except ValueError as error:
-            print(f"pirlib synth: {error}", file=sys.stderr)
-            return 2
+        sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
         seconds = time.perf_counter() - start
         print(
             f"generated {settings.images} images of {settings.size} px in {seconds:.1f} s "

@@ -8,17 +8,6 @@ import sys
 from pathlib import Path
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """Exception types that mean bad input (config, paths, files): commands print them as one clear line."""
-    from pirlib.checkpoint import CheckpointError
-    from pirlib.config import ConfigError
-    from pirlib.data.format import DatasetFormatError
-    from pirlib.data.tokenizer import TokenizerError
-    from pirlib.models.weights import WeightsError
-
-    return ConfigError, CheckpointError, DatasetFormatError, TokenizerError, WeightsError, FileNotFoundError
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, help="YAML profile (configs/*.yaml); with --resume, default OUT/config.yaml"
@@ -36,32 +25,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-steps", type=int, help="cap on the total optimisation steps (counting before a resume)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out (its own files; others are kept)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from pirlib.checkpoint import existing_checkpoint, recorded_data_root
     from pirlib.config import ConfigError, load_config
     from pirlib.train import TrainingDiverged, fit
+    from pirlib.training.selection import NO_SELECTION
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other (both given): pass one of them")
+    config_path = args.config
+    if config_path is None:
+        if not (args.resume and args.out is not None):
+            raise ConfigError("--config is missing (no run to reuse): pass --config, or --resume --out RUN")
+        config_path = args.out / "config.yaml"
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps} (--max-steps): pass a positive count")
+    overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data is not None else [])
+    config = load_config(config_path, overrides)
+    last = existing_checkpoint(args.out / "last") if args.resume and args.out is not None else None
+    if args.data is None and last is not None:  # a relative data.root of a run started in another directory
+        config.data.root = str(recorded_data_root(last, config))
     try:
-        config_path = args.config
-        if config_path is None:
-            if not (args.resume and args.out is not None):
-                raise ConfigError("--config is required (or --resume --out RUN to reuse RUN/config.yaml)")
-            config_path = args.out / "config.yaml"
-        overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data is not None else [])
-        if args.max_steps is not None and args.max_steps < 1:
-            raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
-        config = load_config(config_path, overrides)
-        results = fit(config, args.out, max_steps=args.max_steps, resume=args.resume)
+        results = fit(config, args.out, max_steps=args.max_steps, resume=args.resume, overwrite=args.overwrite)
     except TrainingDiverged as error:
         print(f"pirlib train: {error}", file=sys.stderr)
         return 1
-    except user_errors() as error:
-        print(f"pirlib train: error: {error}", file=sys.stderr)
-        return 2
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only the main process reports
         return 0
     selection = results["selection"]
+    if selection["criterion"] == NO_SELECTION:
+        print(
+            f"stopped at step {results['steps']} before the first scheduled evaluation: test mR "
+            f"{results['test']['mR']:.2f} (not a selection; continue with --resume)"
+        )
+        return 0
     print(
         f"selected epoch {selection['epoch']} (by {selection['criterion']} {selection['metric']}): "
         f"test mR {results['test']['mR']:.2f}; official protocol (best epoch on test): "

@@ -67,27 +67,61 @@ def load_index(root: str | os.PathLike) -> DatasetIndex:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise DatasetFormatError(f"{path}: not valid JSON ({error}); regenerate the dataset") from error
-    for key in ("name", "classes", "image_root", "images"):
+    if not isinstance(data, dict):
+        raise DatasetFormatError(f"not a JSON object ({path}): regenerate or re-prepare the dataset")
+    for key, kind in (("name", str), ("classes", list), ("image_root", str), ("images", list)):
         if key not in data:
-            raise DatasetFormatError(f"{path}: missing key '{key}'")
+            raise DatasetFormatError(f"missing key '{key}' ({path}): regenerate or re-prepare the dataset")
+        if not isinstance(data[key], kind):
+            raise DatasetFormatError(
+                f"'{key}' must be a {'string' if kind is str else 'list'}, got {type(data[key]).__name__} ({path})"
+                f": fix the file, or regenerate or re-prepare the dataset"
+            )
     classes = tuple(data["classes"])
-    images = []
+    if not all(isinstance(name, str) and name.strip() for name in classes) or len(set(classes)) != len(classes):
+        raise DatasetFormatError(f"'classes' must be distinct non-blank strings ({path}): fix the class list")
+    images, seen = [], {}
     for position, item in enumerate(data["images"]):
-        try:
-            record = ImageRecord(str(item["file"]), str(item["split"]), int(item["label"]), tuple(item["captions"]))
-        except (KeyError, TypeError, ValueError) as error:
-            raise DatasetFormatError(f"{path}: images[{position}] is malformed ({error!r})") from error
-        if record.split not in SPLITS:
-            raise DatasetFormatError(f"{path}: images[{position}].split is '{record.split}', expected train/test")
-        if not 0 <= record.label < len(classes):
-            raise DatasetFormatError(f"{path}: images[{position}].label {record.label} is not a class index")
-        if not record.captions and record.split == "test":
-            raise DatasetFormatError(f"{path}: test image images[{position}] ({record.file}) has no caption")
+        record = _image_record(item, f"{path}: images[{position}]", len(classes))
+        if record.file in seen:
+            raise DatasetFormatError(
+                f"duplicate image entry '{record.file}' ({path}: images[{position}] and images[{seen[record.file]}])"
+                f": keep one entry per image file"
+            )
+        seen[record.file] = position
         images.append(record)
     image_root = Path(data["image_root"])
     if not image_root.is_absolute():
         image_root = root / image_root
     return DatasetIndex(root, str(data["name"]), classes, image_root, tuple(images))
+
+
+def _image_record(item: object, where: str, num_classes: int) -> ImageRecord:
+    """Validate one entry of dataset.json's `images` (types, split, label, non-blank captions)."""
+
+    def bad(what: str) -> DatasetFormatError:
+        return DatasetFormatError(f"{what} ({where}): fix the entry, or regenerate or re-prepare the dataset")
+
+    if not isinstance(item, dict):
+        raise bad(f"an image entry must be an object, got {type(item).__name__}")
+    for key in ("file", "split", "label", "captions"):
+        if key not in item:
+            raise bad(f"missing key '{key}'")
+    file, split, label, captions = item["file"], item["split"], item["label"], item["captions"]
+    if not isinstance(file, str) or not file.strip():
+        raise bad(f"'file' must be a non-blank string, got {file!r}")
+    if split not in SPLITS:
+        raise bad(f"'split' is {split!r}, expected one of {', '.join(SPLITS)}")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_classes:
+        raise bad(f"'label' {label!r} is not a class index in [0, {num_classes - 1}]")
+    if not isinstance(captions, list):
+        raise bad(f"'captions' must be a list of strings, got {type(captions).__name__}")
+    for number, caption in enumerate(captions):
+        if not isinstance(caption, str) or not caption.strip():
+            raise bad(f"caption {number} of {file} is {caption!r}, not a non-blank string")
+    if not captions and split == "test":
+        raise bad(f"test image {file} has no caption (a test image must be a retrieval target)")
+    return ImageRecord(file, split, label, tuple(captions))
 
 
 def write_index(

@@ -4,11 +4,16 @@ RSITMD ships 256×256 TIFF files, RSICD 224×224 JPEG, SynthRS PNG. The official
 `Image.open(path).convert("RGB")`, which is right for 8-bit images but clips 16-bit grayscale to white; here 16-bit
 values are scaled to 8 bits (value / 257, so 65535 -> 255) before the conversion. Alpha channels are dropped (as
 `convert("RGB")` does).
+
+`verify_images` decodes every image of a list once, before a command's long work starts, and reports all the bad files
+in one error.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +64,41 @@ def check_image(path: str | os.PathLike) -> str | None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         return f"unreadable ({type(error).__name__}: {error})"
     return None
+
+
+def decode_problem(path: str | os.PathLike) -> str | None:
+    """None if `path` decodes completely (pixels included, so truncated files are caught), else the reason."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return f"cannot decode: {error}"
+    return None
+
+
+def verify_images(paths: Sequence[Path], what: str, workers: int = 8, progress_from: int = 1000) -> None:
+    """Decode every file of `paths` (a tqdm bar from `progress_from` files); raise ImageLoadError listing the bad ones.
+
+    `what` names the set in the messages (e.g. "the training, validation and test images of data/rsitmd")."""
+    from tqdm.auto import tqdm
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        problems = list(
+            tqdm(
+                pool.map(decode_problem, paths),
+                total=len(paths),
+                desc=f"checking {len(paths)} images",
+                disable=len(paths) < progress_from,
+                leave=False,
+            )
+        )
+    bad = [f"{path}: {problem}" for path, problem in zip(paths, problems, strict=True) if problem]
+    if bad:
+        listing = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ImageLoadError(
+            f"{len(bad)} of {len(paths)} images cannot be read ({what}: {listing}): replace or restore these files, "
+            f"or remove their entries from dataset.json"
+        )

@@ -4,11 +4,19 @@
 - Offline tiny profile: `text_config.tokenizer == "wordpiece"` -> a BERT-style WordPiece tokenizer (Hugging Face
   `tokenizers` WordPiece model, BERT normaliser and pre-tokeniser, lowercase, [PAD]=0 [UNK] [CLS] [SEP] [MASK],
   [CLS] ... [SEP] post-processing) whose vocabulary is built from the TRAINING captions of the dataset (characters,
-  then whole words by frequency), saved in `<data_root>/tokenizer/` and reused from there afterwards.
+  then whole words by frequency), saved in `<data_root>/tokenizer/` and reused from there afterwards. The cache
+  records the fingerprint of the captions it was built from (`captions.sha256`) and is rebuilt when they change;
+  when the dataset folder is read-only it lives in `$PIRLIB_CACHE` (default `~/.cache/pirlib`) instead.
+
+`tokenizer_fingerprint` identifies a tokenizer by its vocabulary; checkpoints record it, so that a model is never
+evaluated with another tokenizer than the one it was trained with.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -26,6 +34,7 @@ WORDPIECE = "wordpiece"
 TOKENIZER_DIR = "tokenizer"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4, [PAD] = 0 as in BERT
 DEFAULT_VOCAB_SIZE = 2000  # capped by what the corpus holds
+FINGERPRINT_FILE = "captions.sha256"  # in a cached tokenizer/: the fingerprint of the captions it was built from
 
 
 class TokenizerError(RuntimeError):
@@ -85,15 +94,49 @@ def _wrap(backend: Tokenizer) -> PreTrainedTokenizerFast:
     )
 
 
-def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path) -> None:
-    """Write into a temporary sibling directory, then rename it into place (a concurrent writer's copy wins)."""
+def captions_fingerprint(captions: list[str], vocab_size: int) -> str:
+    """SHA-256 of the training captions (in order) and the vocabulary size: what a WordPiece vocabulary depends on."""
+    return hashlib.sha256(json.dumps([vocab_size, captions]).encode()).hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
+    """SHA-256 of the tokenizer's vocabulary (token -> id), the same for a tokenizer and its saved copy."""
+    return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
+
+
+def cache_root() -> Path:
+    """Where tokenizers of read-only datasets are kept: $PIRLIB_CACHE, else $XDG_CACHE_HOME/pirlib (~/.cache/pirlib)."""
+    if os.environ.get("PIRLIB_CACHE"):
+        return Path(os.environ["PIRLIB_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pirlib"
+
+
+def _built_from(directory: Path, fingerprint: str) -> bool:
+    try:
+        return (directory / FINGERPRINT_FILE).read_text().strip() == fingerprint and (
+            directory / "tokenizer.json"
+        ).is_file()
+    except OSError:
+        return False
+
+
+def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path, fingerprint: str) -> None:
+    """Write into a temporary sibling directory, then rename it into place, moving a stale copy away first (when a
+    concurrent writer's copy got there first, it wins: it was built from the same captions)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
         tokenizer.save_pretrained(str(temporary))
-        os.replace(temporary, directory)
-    except OSError:
-        if not (directory / "tokenizer.json").is_file():
-            raise
+        (temporary / FINGERPRINT_FILE).write_text(fingerprint + "\n")
+        if directory.exists() and not _built_from(directory, fingerprint):
+            with contextlib.suppress(FileNotFoundError):  # another writer moved it already
+                os.replace(directory, temporary.with_name(temporary.name + ".stale"))
+            shutil.rmtree(temporary.with_name(temporary.name + ".stale"), ignore_errors=True)
+        try:
+            os.replace(temporary, directory)
+        except OSError:
+            if not _built_from(directory, fingerprint):
+                raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
 
@@ -101,14 +144,22 @@ def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path) -> Non
 def wordpiece_for_dataset(
     data_root: str | os.PathLike, vocab_size: int = DEFAULT_VOCAB_SIZE
 ) -> PreTrainedTokenizerFast:
-    """The WordPiece tokenizer of the dataset at `data_root`: loaded from `tokenizer/` or trained and saved there."""
-    directory = Path(data_root) / TOKENIZER_DIR
-    if (directory / "tokenizer.json").is_file():
-        return _wrap(Tokenizer.from_file(str(directory / "tokenizer.json")))
+    """The WordPiece tokenizer of the dataset at `data_root`'s training captions: loaded from `data_root/tokenizer/`
+    (or the cache folder for a read-only dataset) when it was built from these captions, else trained and saved."""
     index = load_index(data_root)
     captions = [caption for image_id in index.split_ids("train") for caption in index.images[image_id].captions]
+    fingerprint = captions_fingerprint(captions, vocab_size)
+    places = (Path(data_root) / TOKENIZER_DIR, cache_root() / "tokenizers" / fingerprint)
+    for directory in places:
+        if _built_from(directory, fingerprint):
+            return _wrap(Tokenizer.from_file(str(directory / "tokenizer.json")))
     tokenizer = train_wordpiece(captions, vocab_size)
-    _save_atomically(tokenizer, directory)
+    for directory in places:
+        try:
+            _save_atomically(tokenizer, directory, fingerprint)
+            break
+        except OSError:  # a read-only dataset folder: try the cache folder (and else keep it in memory only)
+            continue
     return tokenizer
 
 

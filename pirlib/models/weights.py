@@ -32,9 +32,16 @@ def read_state_dict(path: str | os.PathLike, what: str, download_hint: str) -> d
             f"field that names it; set it to null for random initialisation)."
         )
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise WeightsError(
+                f"cannot read {what} weights ({path}: corrupt or truncated safetensors file, {error}): re-create or "
+                f"re-download the file"
+            ) from error
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)

@@ -4,14 +4,18 @@ One step: the model embeds a batch of image-caption pairs (bf16 autocast on CUDA
 affiliation_weight × affiliation, or triplet; `pirlib.losses`) gathers the embeddings of all ranks with a
 gradient-carrying all-gather, AdamW steps and the warm-up/decay schedule advances. A non-finite loss stops the run
 before the optimiser touches the weights. Every `eval_every_epochs` the model is evaluated on the validation split
-(model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the selection
-improves. Data order, augmentation and every RNG state are restored on resume, so a resumed run is bitwise identical
-to an uninterrupted one on CPU. Batches come from a DataLoader (`sampling.epoch_loader`) or, with
-`data.gpu_resident`, from images decoded once onto the device (`pirlib.data.gpu_resident`).
+(model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the
+selection improves; only the scheduled evaluations (every `eval_every_epochs`, and the end of training) are
+selection candidates, so that where a run was stopped and resumed never changes what it selects (the evaluation made
+where `max_steps` stops a run is recorded, outside the selection). Data order, augmentation and every RNG state are
+restored on resume, so a resumed run is bitwise identical to an uninterrupted one on CPU. Batches come from a
+DataLoader (`sampling.epoch_loader`) or, with `data.gpu_resident`, from images decoded once onto the device
+(`pirlib.data.gpu_resident`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -25,12 +29,20 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from pirlib.checkpoint import atomic_write_json, existing_checkpoint, load_state_dict, load_training_state
-from pirlib.config import Config, ConfigError, load_config, save_config
+from pirlib.checkpoint import (
+    DATA_ROOT_KEY,
+    atomic_write_json,
+    existing_checkpoint,
+    load_state_dict,
+    load_training_state,
+)
+from pirlib.config import Config, ConfigError, check_ranges, load_config, save_config
 from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, split_train_validation
 from pirlib.data import train_transform as make_train_transform
+from pirlib.data.images import verify_images
 from pirlib.evaluation import evaluate_model, retrieval_set
 from pirlib.optim import build_optimizer, build_scheduler, group_learning_rates
+from pirlib.outputs import claim_run_directory
 from pirlib.training.logbook import Logbook
 from pirlib.training.rng import capture_rng_state, restore_rng_state
 from pirlib.training.runtime import Runtime, precision_name, setup_runtime
@@ -114,36 +126,50 @@ def wrap_for_training(
     return torch.compile(step) if compile_model else step
 
 
-def fit(config: Config, out_dir: str | Path | None = None, max_steps: int | None = None, resume: bool = False) -> dict:
+def fit(
+    config: Config,
+    out_dir: str | Path | None = None,
+    max_steps: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    select_at_stop: bool = False,
+) -> dict:
     """Train `config` into `out_dir` (default runs/<config.name>); returns the eval.json dict.
 
     `max_steps` (default `config.train.max_steps`) caps the total number of optimisation steps, those done before a
     resume included; the learning-rate schedule always spans `train.epochs`. `resume` continues from `out_dir/last/`
-    (or starts afresh when there is none)."""
+    (or starts afresh when the directory holds no checkpoint and no finished run); without it `out_dir` must be
+    empty, unless `overwrite` replaces the run in it (`pirlib.outputs`). The directory is locked while training.
+    `select_at_stop` makes the evaluation where `max_steps` stops a selection candidate, for callers that stop on
+    purpose at planned evaluation points (`pirlib.experiments`); otherwise that stop is an interruption."""
     config = copy.deepcopy(config)
     if max_steps is not None:
         config.train.max_steps = max_steps
+    check_ranges(config)
     runtime = setup_runtime(config.train)
     chosen = precision_name(runtime.autocast_dtype)
     if config.train.precision == "auto" and runtime.is_main:
         print(f"pirlib train: train.precision=auto -> {chosen} on {runtime.device} (stored in config.yaml)")
     config.train.precision = chosen  # the run's config records what ran
+    out_dir = Path(out_dir or Path("runs") / config.name)
     try:
-        return Trainer(config, Path(out_dir or Path("runs") / config.name), runtime, resume).run()
+        claim = claim_run_directory(out_dir, resume, overwrite) if runtime.is_main else contextlib.nullcontext()
+        with claim:
+            runtime.barrier()  # the other ranks look at out_dir only once the main process has claimed it
+            return Trainer(config, out_dir, runtime, resume, select_at_stop).run()
     finally:
         runtime.close()
 
 
 class Trainer:
-    def __init__(self, config: Config, out_dir: Path, runtime: Runtime, resume: bool) -> None:
+    def __init__(self, config: Config, out_dir: Path, runtime: Runtime, resume: bool, select_at_stop: bool) -> None:
         from pirlib.losses import RetrievalObjective
         from pirlib.models import PIR
 
         self.config, self.runtime, self.paths = config, runtime, RunPaths(out_dir)
+        self.select_at_stop = select_at_stop
         train = config.train
-        resume_from = existing_checkpoint(self.paths.last)
-        if resume_from is not None and not resume:
-            raise ConfigError(f"{out_dir} already holds a run ({resume_from}); pass --resume or choose another --out")
+        resume_from = existing_checkpoint(self.paths.last) if resume else None
         self._build_data()
         random.seed(train.seed)
         np.random.seed(train.seed)
@@ -158,7 +184,7 @@ class Trainer:
         criterion = VALIDATION if self.validation is not None else TEST_OFFICIAL
         self.selection = ModelSelection(criterion)
         self.step, self.epoch_sums, self.epoch_steps = 0, {}, 0
-        self.train_seconds, self.pairs_trained, self.last_test = 0.0, 0, None
+        self.train_seconds, self.pairs_trained, self.last_test, self.last_evaluation = 0.0, 0, None, None
         torch.manual_seed(mixed_seed(train.seed, runtime.rank))  # dropout / drop-path stream of this rank
         if resume_from is not None:
             self._load(resume_from)
@@ -185,6 +211,9 @@ class Trainer:
         test_ids = index.split_ids("test")
         if not test_ids or not train_ids:
             raise ConfigError(f"{index.root}: the dataset needs training and test images")
+        if runtime.is_main:  # a missing or broken image fails now, not when its batch comes
+            used = train_ids + validation_ids + test_ids
+            verify_images([index.image_path(i) for i in used], f"training, validation and test images of {index.root}")
         if not runtime.is_main:  # the main process trains/saves the WordPiece tokenizer first
             runtime.barrier()
         self.tokenizer = build_tokenizer(config.text, config.data.root)
@@ -222,7 +251,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
         self.step, self.epoch_sums, self.epoch_steps = progress["step"], progress["epoch_sums"], progress["epoch_steps"]
-        self.last_test = progress["last_test"]
+        self.last_test, self.last_evaluation = progress["last_test"], progress.get("last_evaluation")
         self.train_seconds, self.pairs_trained = progress["train_seconds"], progress["pairs_trained"]
         self.selection = ModelSelection.from_state_dict(state["selection"])
         if len(state["rng"]) == self.runtime.world_size:
@@ -314,8 +343,10 @@ class Trainer:
         bar.close()
         end_of_epoch = self.step % self.steps_per_epoch == 0
         due = train.eval_every_epochs > 0 and (epoch + 1) % train.eval_every_epochs == 0
-        if self.step >= self.stop_step or (end_of_epoch and due):
-            self._evaluate(epoch, end_of_epoch)
+        stopped = self.step >= self.stop_step
+        scheduled = (end_of_epoch and (due or self.step == self.total_steps)) or (stopped and self.select_at_stop)
+        if stopped or scheduled:
+            self._evaluate(epoch, end_of_epoch, candidate=scheduled)
         elif end_of_epoch and runtime.is_main:
             self.logbook.append(self._train_record(epoch))
         self._save_last()
@@ -359,18 +390,22 @@ class Trainer:
         runtime = self.runtime
         return evaluate_model(self.model, dataset, self.tokenizer, self.config, runtime.device, runtime.autocast_dtype)
 
-    def _evaluate(self, epoch: int, end_of_epoch: bool) -> None:
-        """Validation and test metrics (main process), model selection, best/ and the metrics record."""
+    def _evaluate(self, epoch: int, end_of_epoch: bool, candidate: bool) -> None:
+        """Validation and test metrics (main process), model selection (`candidate`: a scheduled evaluation), best/
+        and the metrics record."""
         if self.runtime.is_main:
             validation = self._metrics(self.validation) if self.validation is not None else None
             test = self._metrics(self.test)
             record = {**self._train_record(epoch), "validation": validation, "test": test}
             if not end_of_epoch:
                 record["partial_epoch"] = True
-            if self.selection.update(epoch + 1, self.step, validation, test):
+            if not candidate:
+                record["selection_candidate"] = False
+            if candidate and self.selection.update(epoch + 1, self.step, validation, test):
                 save_checkpoint(self.paths.best, self.model, self.config, self.tokenizer, self._metadata(epoch))
             self.logbook.append(record)
             self.last_test = test
+            self.last_evaluation = {"epoch": epoch + 1, "step": self.step, "validation": validation, "test": test}
             summary = f"mR validation {validation['mR']:.2f}, " if validation else ""
             tqdm.write(f"epoch {epoch + 1} step {self.step}: {summary}mR test {test['mR']:.2f}")
         self.model.train()
@@ -379,7 +414,12 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------------- files
 
     def _metadata(self, epoch: int) -> dict:
-        return {"epoch": epoch + 1, "step": self.step, "steps_per_epoch": self.steps_per_epoch}
+        return {
+            "epoch": epoch + 1,
+            "step": self.step,
+            "steps_per_epoch": self.steps_per_epoch,
+            DATA_ROOT_KEY: str(Path(self.config.data.root).resolve()),
+        }
 
     def _save_last(self) -> None:
         rng = [capture_rng_state()]
@@ -396,6 +436,7 @@ class Trainer:
                     "epoch_sums": self.epoch_sums,
                     "epoch_steps": self.epoch_steps,
                     "last_test": self.last_test,
+                    "last_evaluation": self.last_evaluation,
                     "train_seconds": self.train_seconds,
                     "pairs_trained": self.pairs_trained,
                 },
@@ -409,7 +450,7 @@ class Trainer:
     def _results(self, wall_seconds: float) -> dict:
         config = self.config
         return {
-            **self.selection.summary(),
+            **self.selection.summary(self.last_evaluation),
             "final": {"step": self.step, "test": self.last_test},
             "steps": self.step,
             "total_steps": self.total_steps,

@@ -45,16 +45,23 @@ class Runtime:
             dist.destroy_process_group()
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """ "auto" → cuda:local_rank when CUDA is available, else cpu; "cuda" / "cuda:N" must exist."""
+def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") -> torch.device:
+    """ "auto" → cuda:local_rank when CUDA is available, else cpu; "cuda" / "cuda:N" must exist. `key` names the
+    setting in errors (the config field, or a command's flag such as --device)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    setting = f"{key} {name}" if key.startswith("--") else f"{key}={name}"
     if name.startswith("cuda"):
+        index = name.partition(":")[2]
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device='{name}' but CUDA is not available; use train.device=auto or cpu")
+            raise ConfigError(f"CUDA is not available ({setting}): use auto or cpu")
+        if name != "cuda" and not (index.isdigit() and int(index) < torch.cuda.device_count()):
+            raise ConfigError(
+                f"no such CUDA device ({setting}): this machine has cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
         return torch.device(name if ":" in name else f"cuda:{local_rank}")
     if name != "cpu":
-        raise ConfigError(f"train.device='{name}': expected auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"unknown device ({setting}): expected auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 

@@ -5,6 +5,9 @@ split (`data.validation_fraction`, seeded, stratified by scene). With `validatio
 to the test mR, which is what the official script does (`checkpoint_best.pth` = best test mR): it is then labelled
 "test (official protocol)". The official figure (best test mR over all evaluations) is always tracked and reported,
 clearly labelled, next to the honestly selected one.
+
+Only scheduled evaluations are candidates (`pirlib.training.loop`); a run stopped before its first one reports its
+last evaluation instead, labelled `NO_SELECTION`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 SELECTION_METRIC = "mR"
 VALIDATION = "validation"
 TEST_OFFICIAL = "test (official protocol)"
+NO_SELECTION = "none: stopped before the first scheduled evaluation (the last evaluation is reported)"
 
 
 @dataclass
@@ -32,22 +36,27 @@ class ModelSelection:
         self.selected = {"epoch": epoch, "step": step, "score": score, "validation": validation, "test": test}
         return True
 
-    def summary(self) -> dict:
-        """The eval.json part: selected test metrics, how they were selected, and the official-protocol figure."""
+    def summary(self, last_evaluation: dict | None = None) -> dict:
+        """The eval.json part: selected test metrics, how they were selected, and the official-protocol figure
+        (`last_evaluation`, {"epoch", "step", "validation", "test"}, stands in for both when nothing was selected)."""
+        selected, official, criterion = self.selected, self.official, self.criterion
+        if not selected:
+            selected = official = last_evaluation or {"epoch": None, "step": None, "validation": None, "test": None}
+            criterion = NO_SELECTION
         return {
-            "test": self.selected["test"],
-            "validation": self.selected["validation"],
+            "test": selected["test"],
+            "validation": selected["validation"],
             "selection": {
-                "criterion": self.criterion,
+                "criterion": criterion,
                 "metric": SELECTION_METRIC,
-                "epoch": self.selected["epoch"],
-                "step": self.selected["step"],
+                "epoch": selected["epoch"],
+                "step": selected["step"],
             },
             "official_protocol": {
                 "description": "best epoch chosen on the TEST set, as the official script does (optimistic)",
-                "epoch": self.official["epoch"],
-                "step": self.official["step"],
-                "test": self.official["test"],
+                "epoch": official["epoch"],
+                "step": official["step"],
+                "test": official["test"],
             },
         }
 
