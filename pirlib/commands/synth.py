@@ -27,11 +27,15 @@ def foreign_entries(out: Path) -> list[str]:
     if not out.is_dir():
         return [str(out)] if out.exists() else []
     try:
-        ours = json.loads((out / INDEX_FILE).read_text()).get("name") == NAME
+        name = json.loads((out / INDEX_FILE).read_text()).get("name")
     except (OSError, ValueError, AttributeError):
-        ours = False
-    written = {IMAGE_DIR, "tokenizer"} | ({INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if ours else set())
-    foreign = [str(out / entry.name) for entry in out.iterdir() if entry.name not in written]
+        name = None
+    written = {IMAGE_DIR, "tokenizer"} | ({INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if name == NAME else set())
+    foreign = [
+        f"{out / entry.name}" + (f" of the dataset '{name}'" if entry.name == INDEX_FILE and name else "")
+        for entry in out.iterdir()
+        if entry.name not in written
+    ]
     images = out / IMAGE_DIR
     if images.is_dir():
         foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
