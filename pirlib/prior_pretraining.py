@@ -28,6 +28,7 @@ from pirlib.config import Config, to_dict
 from pirlib.data.format import DatasetIndex, load_index
 from pirlib.data.images import load_rgb
 from pirlib.data.transforms import test_transform, train_transform
+from pirlib.progress import progress_bar
 
 
 class SceneImages(Dataset):
@@ -162,7 +163,8 @@ def pretrain_scene_prior(
     )
     history, start = [], time.perf_counter()
     for epoch in range(epochs):
-        loss, accuracy = train_one_epoch(model, train_loader, optimizer, schedule, device)
+        batches = progress_bar(train_loader, desc=f"scene prior: epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+        loss, accuracy = train_one_epoch(model, batches, optimizer, schedule, device)
         history.append({"epoch": epoch + 1, "loss": round(loss, 4), "train_accuracy": round(accuracy, 2)})
         if log is not None:
             log(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train accuracy {accuracy:.1f}%")

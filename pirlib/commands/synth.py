@@ -32,11 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="store_true", help="also print the scene probe (linear scene classifier)")
 
 
-def _progress(done: int, total: int) -> None:
-    if done == total or done % 500 == 0:
-        print(f"  {done}/{total} images", file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     settings = SynthSettings(args.images, args.test_images, args.size, args.seed, args.noise)
     try:
@@ -50,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         start = time.perf_counter()
         try:
-            sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
+            sheet = generate_synthrs(args.out, settings, workers=args.workers)
         except ValueError as error:
             print(f"pirlib synth: {error}", file=sys.stderr)
             return 2
