@@ -167,7 +167,8 @@ class StudyProgress:
         self.mode = resolve_mode(mode)
         self.finished = progress_bar(total=total, desc=description, unit="run", mode=self.mode)
         self.bars: dict[str, text_tqdm] = {}
-        self.line_shown = time.monotonic()
+        self.running: dict[str, str] = {}  # "lines" mode: the state of each running job, for the postfix
+        self.line_shown, self.line_n = time.monotonic(), 0
 
     def show(self, running: dict[str, Path]) -> None:
         """Show the jobs `running` ({name: status file}); bars of jobs no longer running are closed."""
@@ -175,8 +176,7 @@ class StudyProgress:
         for name in [name for name in self.bars if name not in running]:
             self.bars.pop(name).close()
         if self.mode == "lines":
-            parts = [f"{name} {_short(status)}" for name, status in statuses.items()]
-            self.finished.set_postfix_str("; ".join(parts), refresh=False)
+            self.running = {name: _short(status) for name, status in statuses.items()}
             if time.monotonic() - self.line_shown >= LINE_INTERVAL:
                 self._line()
             return
@@ -197,18 +197,22 @@ class StudyProgress:
         if name in self.bars:
             self.bars.pop(name).close()
         if self.mode == "lines":
+            self.running.pop(name, None)
             self.finished.n += 1
             self._line()
         else:
             self.finished.update(1)
 
     def _line(self) -> None:
+        self.finished.set_postfix_str("; ".join(f"{name} {state}" for name, state in self.running.items()), False)
         self.finished.refresh()
-        self.line_shown = time.monotonic()
+        self.line_shown, self.line_n = time.monotonic(), self.finished.n
 
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
+        if self.mode == "lines" and self.finished.n == self.line_n:
+            self.finished.leave = False  # its last line is already out
         self.finished.close()
 
 

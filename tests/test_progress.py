@@ -65,7 +65,8 @@ def test_study_lines_name_the_running_jobs(tmp_path, capsys):
     shown.close()
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("runs finished:   0%")
-    assert "1/2" in lines[1] and "pir_seed0 epoch 1/1 7/20" in lines[1] and "baseline_seed0 starting" in lines[1]
+    assert "1/2" in lines[1] and "pir_seed0 epoch 1/1 7/20" in lines[1] and "baseline_seed0" not in lines[1]
+    assert len(lines) == 2  # closing repeats no line
 
 
 @pytest.mark.slow
