@@ -4,10 +4,12 @@
 #   make test        unit tests and the papermill smoke run of every notebook with injected parameters (tests/),
 #                    then nbval: every notebook re-executed, cells marked `# NBVAL_CHECK_OUTPUT` must reproduce their
 #                    committed outputs (after notebooks/nbval_sanitize.cfg), and no cell may raise
+#   make lab         read and run the notebooks yourself: JupyterLab on notebooks/ (kernel: .venv's Python)
 # One notebook: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
 #   make reference   after `make reproduce`: store the default study's results (notebooks/reference/03_training.json)
 #                    for the checks of notebook 03 (tolerance bands anywhere, exact on this machine)
 #   make studies     after `make reproduce`: the recorded studies notebook 03 reads (docs/studies/*.json; ~1 hour)
+# Executed notebooks get plain progress lines, not bars (PIRLIB_PROGRESS=lines; see pirlib/progress.py).
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +17,7 @@ BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup reproduce test lint reference studies
+.PHONY: setup reproduce test lab lint reference studies
 
 setup: $(VENV)/.installed
 
@@ -30,7 +32,7 @@ reproduce: setup
 	@job_start=$$(date +%s); \
 	for notebook in $(NOTEBOOKS); do \
 		start=$$(date +%s); \
-		$(BIN)/papermill --cwd notebooks --kernel python3 --no-progress-bar "$$notebook" "$$notebook" || exit 1; \
+		PIRLIB_PROGRESS=lines $(BIN)/papermill --cwd notebooks --kernel python3 --no-progress-bar "$$notebook" "$$notebook" || exit 1; \
 		echo "$$notebook: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	echo "main job: $$(( $$(date +%s) - job_start )) s"
@@ -43,8 +45,11 @@ studies: setup
 	$(BIN)/python -m pirlib.studies prior-quality
 
 test: setup
-	$(BIN)/python -m pytest tests notebooks $(NBVAL); status=$$?; \
+	PIRLIB_PROGRESS=lines $(BIN)/python -m pytest tests notebooks $(NBVAL); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; status=0; fi; exit $$status
+
+lab: setup
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/python -m jupyterlab --ServerApp.root_dir=notebooks
 
 lint: setup
 	$(BIN)/ruff check pirlib tests

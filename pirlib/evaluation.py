@@ -30,6 +30,7 @@ from pirlib.data import (
 )
 from pirlib.data.format import DatasetIndex
 from pirlib.metrics import protocol_report, retrieval_metrics
+from pirlib.progress import progress_bar
 from pirlib.training.runtime import resolve_device
 
 
@@ -63,7 +64,7 @@ def embed_retrieval_set(
         generator=torch.Generator().manual_seed(0),  # never draw from the global RNG (exact resume)
     )
     image_embeddings = []
-    for images in loader:
+    for images in progress_bar(loader, desc="embedding images", unit="batch", leave=False):
         images = images.to(device, non_blocking=True)  # [B, 3, H, W]
         if config.train.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -71,7 +72,8 @@ def embed_retrieval_set(
             image_embeddings.append(model.encode_image(images).float().cpu())  # [B, D]
     collator = CaptionCollator(tokenizer, config.text.max_tokens)
     text_embeddings = []
-    for start in range(0, len(dataset.captions), batch_size):
+    starts = range(0, len(dataset.captions), batch_size)
+    for start in progress_bar(starts, desc="embedding captions", unit="batch", leave=False):
         text = collator.tokenize(dataset.captions[start : start + batch_size])  # [B, L] each
         with amp:
             embedding = model.encode_text(text["input_ids"].to(device), text["attention_mask"].to(device))

@@ -32,6 +32,7 @@ from pirlib.data.gpu_resident import decode_images
 from pirlib.data.images import load_rgb
 from pirlib.data.synthrs.corpus import load_scene_corpus
 from pirlib.data.transforms import test_transform, train_transform
+from pirlib.progress import progress_bar
 from pirlib.training.runtime import Runtime, precision_name, resolve_precision
 from pirlib.training.sampling import mixed_seed
 
@@ -233,7 +234,11 @@ def pretrain_scene_prior(
     )
     history, start = [], time.perf_counter()
     for epoch in range(epochs):
-        loss, accuracy = train_one_epoch(model, epoch_batches(epoch), optimizer, schedule, device, autocast)
+        batches = progress_bar(
+            epoch_batches(epoch), desc=f"scene prior: epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
+            total=steps_per_epoch,
+        )  # fmt: skip
+        loss, accuracy = train_one_epoch(model, batches, optimizer, schedule, device, autocast)
         tested = evaluate_classifier(model, test_loader, num_classes, device, autocast)
         history.append(
             {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -80,11 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="store_true", help="also print the scene probe (linear scene classifier)")
 
 
-def _progress(done: int, total: int) -> None:
-    if done == total or done % 500 == 0:
-        print(f"  {done}/{total} images", file=sys.stderr, flush=True)
-
-
 def corpus_foreign_entries(out: Path) -> list[str]:
     """What `out` holds that the scene-corpus generator did not write."""
     from pirlib.data.synthrs.corpus import CORPUS_FILE, is_scene_corpus
@@ -146,7 +140,7 @@ def _generate_corpus(args: argparse.Namespace, settings) -> int:
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        sheet = generate_scene_corpus(args.out, settings, workers=args.workers, progress=_progress)
+        sheet = generate_scene_corpus(args.out, settings, workers=args.workers)
         print(f"generated {settings.images} scene images in {time.perf_counter() - start:.1f} s -> {args.out}")
     print(json.dumps({"dataset": sheet["name"], "images": sheet["images"], "classes": sheet["classes"]}))
     return 0
@@ -158,7 +152,7 @@ def _generate(args: argparse.Namespace, settings: SynthSettings) -> int:
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
         start = time.perf_counter()
-        sheet = generate_synthrs(args.out, settings, workers=args.workers, progress=_progress)
+        sheet = generate_synthrs(args.out, settings, workers=args.workers)
         seconds = time.perf_counter() - start
         print(
             f"generated {settings.images} images of {settings.size} px in {seconds:.1f} s "

@@ -43,6 +43,7 @@ from pirlib.data.images import verify_images
 from pirlib.evaluation import evaluate_model, retrieval_set
 from pirlib.optim import build_optimizer, build_scheduler, group_learning_rates
 from pirlib.outputs import claim_run_directory
+from pirlib.progress import progress_bar
 from pirlib.training.logbook import Logbook
 from pirlib.training.rng import capture_rng_state, restore_rng_state
 from pirlib.training.runtime import Runtime, precision_name, setup_runtime
@@ -314,7 +315,7 @@ class Trainer:
                 runtime.device.type == "cuda",
             )
         self.model.train()
-        bar = tqdm(
+        bar = progress_bar(
             total=self.steps_per_epoch,
             initial=first_batch,
             desc=f"epoch {epoch + 1}/{train.epochs}",

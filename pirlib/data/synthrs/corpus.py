@@ -16,9 +16,9 @@ Output:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from pirlib.data.synthrs.generate import (
 from pirlib.data.synthrs.layout import sample_plan
 from pirlib.data.synthrs.render import render
 from pirlib.data.synthrs.scenes import CLASS_NAMES
+from pirlib.progress import progress_bar
 
 CORPUS_NAME = "synthrs_scenes"
 CORPUS_FILE = "scenes.json"
@@ -101,9 +102,10 @@ def generate_scene_corpus(
     out: str | os.PathLike,
     settings: SceneCorpusSettings | None = None,
     workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: str = "auto",
 ) -> dict:
-    """Generate the scene corpus into `out`; returns its datasheet (also written as OUT/datasheet.json)."""
+    """Generate the scene corpus into `out`; returns its datasheet (also written as OUT/datasheet.json). `progress`
+    is the mode of the images' progress bar ("auto", "bar", "lines", "off"; `pirlib.progress`)."""
     settings = settings or SceneCorpusSettings()
     settings.validate()
     out = Path(out)
@@ -115,18 +117,9 @@ def generate_scene_corpus(
     labels = _labels(np.random.default_rng(root), settings.images)
     children = root.spawn(settings.images)
     tasks = [(i, labels[i], children[i], settings, str(image_dir)) for i in range(settings.images)]
-    records = []
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for record in pool.map(_make_scene_image, tasks, chunksize=16):
-                records.append(record)
-                if progress:
-                    progress(len(records), settings.images)
-    else:
-        for task in tasks:
-            records.append(_make_scene_image(task))
-            if progress:
-                progress(len(records), settings.images)
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
+        made = pool.map(_make_scene_image, tasks, chunksize=16) if workers > 1 else map(_make_scene_image, tasks)
+        records = list(progress_bar(made, total=settings.images, desc="scene corpus", unit="image", mode=progress))
     images = [{"file": r["file"], "label": r["label"]} for r in records]
     _write_json(out / CORPUS_FILE, {"name": CORPUS_NAME, "classes": list(CLASS_NAMES), "images": images})
     histogram = np.bincount([r["label"] for r in records], minlength=len(CLASS_NAMES))

@@ -15,10 +15,10 @@ an earlier image are redrawn from a generator seeded by (seed, image, attempt) u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from pirlib.data.synthrs.datasheet import build_datasheet
 from pirlib.data.synthrs.layout import ImagePlan, sample_plan
 from pirlib.data.synthrs.render import render
 from pirlib.data.synthrs.scenes import CLASS_NAMES, SIZES
+from pirlib.progress import progress_bar
 
 GENERATOR_VERSION = 1  # bump when the same arguments would produce different files
 NAME = "synthrs"
@@ -180,9 +181,10 @@ def generate_synthrs(
     out: str | os.PathLike,
     settings: SynthSettings | None = None,
     workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: str = "auto",
 ) -> dict:
-    """Generate SynthRS into `out`; returns the datasheet (also written as OUT/datasheet.json)."""
+    """Generate SynthRS into `out`; returns the datasheet (also written as OUT/datasheet.json). `progress` is the mode
+    of the images' progress bar ("auto", "bar", "lines", "off"; `pirlib.progress`)."""
     settings = settings or SynthSettings()
     settings.validate()
     out = Path(out)
@@ -196,18 +198,9 @@ def generate_synthrs(
     children = np.random.SeedSequence(settings.seed).spawn(settings.images)
     tasks = [(i, labels[i], splits[i], children[i], settings, str(image_dir)) for i in range(settings.images)]
 
-    records = []
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for record in pool.map(_make_image, tasks, chunksize=16):
-                records.append(record)
-                if progress:
-                    progress(len(records), settings.images)
-    else:
-        for task in tasks:
-            records.append(_make_image(task))
-            if progress:
-                progress(len(records), settings.images)
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
+        made = pool.map(_make_image, tasks, chunksize=16) if workers > 1 else map(_make_image, tasks)
+        records = list(progress_bar(made, total=settings.images, desc="SynthRS images", unit="image", mode=progress))
     redrawn = _make_unique(records, settings.seed)
     for record in records:
         del record["_plan"]

@@ -1,0 +1,222 @@
+"""Progress of the long steps (data generation, scene-prior pretraining, training, embedding, a study of runs).
+
+One function, `progress_bar`, makes every bar, in one of four modes:
+
+    bar     tqdm.auto: a live widget in JupyterLab (needs ipywidgets), a redrawn bar in a terminal
+    lines   a plain line when the bar starts, at most every LINE_INTERVAL seconds, and when it ends (transient bars,
+            `leave=False`, only once they have run LINE_INTERVAL seconds): what executed notebooks (papermill, nbval)
+            and log files should hold, never thousands of redraws
+    off     nothing
+    auto    the default: $PIRLIB_PROGRESS when set, else "bar" in a Jupyter kernel or at a terminal, else "lines"
+
+Papermill and nbval run real Jupyter kernels, so a kernel cannot tell them from a reader's JupyterLab: the Makefile's
+`reproduce` and `test` targets and the notebook tests set PIRLIB_PROGRESS=lines.
+
+Worker processes report to their parent through a small status file: inside `reporting_to(path)`, every bar also
+writes {"description", "n", "total", "unit"} to `path` atomically at most every STATUS_INTERVAL seconds (and when it
+ends). `pirlib.experiments.run_many` points each training job at `<run dir>/progress.json` and shows them with
+`StudyProgress`: one bar of finished jobs and one bar per running job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tqdm.auto import tqdm as auto_tqdm
+from tqdm.std import tqdm as text_tqdm
+
+MODES = ("auto", "bar", "lines", "off")
+ENVIRONMENT_VARIABLE = "PIRLIB_PROGRESS"
+LINE_INTERVAL = 30.0  # seconds between two lines of one bar in "lines" mode
+STATUS_INTERVAL = 2.0  # seconds between two writes of a status file
+STATUS_FILE = "progress.json"
+LINE_FORMAT = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+_status_path: Path | None = None  # the status file of `reporting_to`, in this process
+
+
+def resolve_mode(mode: str = "auto") -> str:
+    """The mode "bar", "lines" or "off" that `mode` stands for (see the module docstring for "auto")."""
+    if mode == "auto":
+        mode = os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() or ("bar" if _interactive() else "lines")
+    if mode not in MODES or mode == "auto":
+        raise ValueError(f"progress mode {mode!r}: expected one of bar, lines, off (or auto; ${ENVIRONMENT_VARIABLE})")
+    return mode
+
+
+def _interactive() -> bool:
+    """True in a Jupyter kernel or when stderr is a terminal."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
+class _LineWriter:
+    """The file of a "lines" bar: each redraw tqdm writes ("\\r" + text) becomes one line on stdout (or nothing, for
+    an "off" bar)."""
+
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
+
+    def write(self, text: str) -> None:
+        text = text.strip("\r\n ")
+        if text and self.shown:
+            print(text, flush=True)
+
+    def flush(self) -> None:
+        pass
+
+
+class _ReportingMixin:
+    """Writes the bar's state to the status file of `reporting_to` (at most every STATUS_INTERVAL seconds)."""
+
+    _status_path: Path | None = None
+    _status_written = 0.0
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._status_path is None or (not force and now - self._status_written < STATUS_INTERVAL):
+            return
+        self._status_written = now
+        status = {"description": self.desc, "n": self.n, "total": self.total, "unit": self.unit, "time": time.time()}
+        _write_status(self._status_path, status)
+
+    def update(self, n=1):
+        shown = super().update(n)
+        self._report()
+        return shown
+
+    def close(self):
+        if not self.disable:
+            self._report(force=True)
+        super().close()
+
+
+class _ReportingBar(_ReportingMixin, auto_tqdm):
+    pass
+
+
+class _ReportingTextBar(_ReportingMixin, text_tqdm):
+    """A "lines" or "off" bar: drawn only by `update` (at most every `mininterval` seconds) and when it ends."""
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **values):
+        super().set_postfix(ordered_dict, refresh=False, **values)
+
+    def set_description(self, desc=None, refresh=True):
+        super().set_description(desc, refresh=False)
+
+
+def progress_bar(iterable: Iterable | None = None, mode: str = "auto", **options) -> text_tqdm:
+    """A tqdm bar in `mode` (see the module docstring); `options` are tqdm's (total, desc, unit, initial, leave...).
+
+    `disable=True` turns it off whatever the mode, status file included, as in tqdm."""
+    mode = resolve_mode(mode)
+    if mode == "bar":
+        bar = _ReportingBar(iterable, **options)
+    else:  # "off" still counts, for the status file
+        interval = LINE_INTERVAL if mode == "lines" else math.inf
+        delay = interval if not options.get("leave", True) else 0  # a short transient bar prints nothing
+        options = {"mininterval": interval, "delay": delay, "bar_format": LINE_FORMAT, **options}
+        bar = _ReportingTextBar(iterable, file=_LineWriter(mode == "lines"), **options)
+    if not bar.disable and _status_path is not None:
+        bar._status_path = _status_path
+        bar._report(force=True)
+    return bar
+
+
+@contextlib.contextmanager
+def reporting_to(path: str | os.PathLike) -> Iterator[None]:
+    """Inside this block, every bar of this process also writes its state to `path` (a JSON status file)."""
+    global _status_path
+    previous, _status_path = _status_path, Path(path)
+    _status_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_status(_status_path, {"description": "starting", "n": 0, "total": None, "time": time.time()})
+    try:
+        yield
+    finally:
+        _status_path = previous
+
+
+def _write_status(path: Path, status: dict) -> None:
+    from pirlib.checkpoint import atomic_write_json  # imported here: the SynthRS generator needs no torch
+
+    atomic_write_json(path, status)
+
+
+def read_status(path: str | os.PathLike) -> dict | None:
+    """The last state written to a status file, or None when there is none (yet)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class StudyProgress:
+    """Progress of a set of jobs run in worker processes: one bar of finished jobs, and for each running job the
+    state of its status file (in "bar" mode one bar per running job, in "lines" mode the overall bar's postfix)."""
+
+    def __init__(self, total: int, mode: str = "auto", description: str = "runs finished") -> None:
+        self.mode = resolve_mode(mode)
+        self.finished = progress_bar(total=total, desc=description, unit="run", mode=self.mode)
+        self.bars: dict[str, text_tqdm] = {}
+        self.running: dict[str, str] = {}  # "lines" mode: the state of each running job, for the postfix
+        self.line_shown, self.line_n = time.monotonic(), 0
+
+    def show(self, running: dict[str, Path]) -> None:
+        """Show the jobs `running` ({name: status file}); bars of jobs no longer running are closed."""
+        statuses = {name: read_status(path) for name, path in running.items()}
+        for name in [name for name in self.bars if name not in running]:
+            self.bars.pop(name).close()
+        if self.mode == "lines":
+            self.running = {name: _short(status) for name, status in statuses.items()}
+            if time.monotonic() - self.line_shown >= LINE_INTERVAL:
+                self._line()
+            return
+        for name, status in statuses.items():
+            if status is None or status.get("total") is None:
+                continue
+            bar = self.bars.get(name)
+            if bar is None:
+                bar = self.bars[name] = progress_bar(total=status["total"], unit=status.get("unit", "it"),
+                                                     leave=False, mode=self.mode)  # fmt: skip
+            elif bar.total != status["total"]:
+                bar.reset(total=status["total"])
+            bar.set_description(f"{name}: {status['description']}", refresh=False)
+            bar.n = status["n"]
+            bar.refresh()
+
+    def job_done(self, name: str) -> None:
+        if name in self.bars:
+            self.bars.pop(name).close()
+        if self.mode == "lines":
+            self.running.pop(name, None)
+            self.finished.n += 1
+            self._line()
+        else:
+            self.finished.update(1)
+
+    def _line(self) -> None:
+        self.finished.set_postfix_str("; ".join(f"{name} {state}" for name, state in self.running.items()), False)
+        self.finished.refresh()
+        self.line_shown, self.line_n = time.monotonic(), self.finished.n
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        if self.mode == "lines" and self.finished.n == self.line_n:
+            self.finished.leave = False  # its last line is already out
+        self.finished.close()
+
+
+def _short(status: dict | None) -> str:
+    if status is None or status.get("total") is None:
+        return "starting"
+    return f"{status['description']} {status['n']}/{status['total']}"
