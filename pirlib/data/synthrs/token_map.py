@@ -10,10 +10,12 @@ column (n - 1) % g; 7 × 7 for 112 px images and 16 px cells). SynthRS knows whe
     landmark    a cell covered by a landmark (road, river, pond, track, coast, trees ...)
     background  everything else: ground texture, foreign texture patches, buildings, shadows, clouds
 
-Rule for a cell covered by several things: each of key objects, distractors and landmarks covers some fraction of
-the cell's area; the cell takes the first of key > distractor > landmark whose fraction is at least
-`min_coverage` (default 5 %), otherwise it is background. Fractions are measured on `samples_per_cell`² points per
-cell (pixel centres of a raster of g × samples_per_cell pixels a side).
+Rule for a cell covered by several things: key objects, distractors and landmarks each cover some fraction of the
+cell's area; a kind *claims* the cell when its fraction is at least `min_coverage` (default 5 %), and every object
+also claims the one cell that holds the largest part of it (so that no object, however small or split, is lost);
+the cell takes the first claiming kind in the order key > distractor > landmark, otherwise it is background.
+Fractions are measured on `samples_per_cell`² points per cell (pixel centres of a raster of g × samples_per_cell
+pixels a side).
 
 Footprints, in fractions of the image side (x right, y down), from the attributes' geometry:
 - objects: the glyph polygons render.py draws (shape, length, position, angle); their drop shadows are not counted.
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from matplotlib.path import Path as MplPath
 
 from pirlib.data.synthrs.layout import PlacedObject
 from pirlib.data.synthrs.render import glyph_polygons
@@ -81,12 +83,13 @@ def object_polygons(record: dict, side: int) -> dict[str, list[list[tuple[float,
 
 
 def _polygon_mask(polygons: list[list[tuple[float, float]]], side: int) -> np.ndarray:
-    """[side, side] bool: pixel centres inside any polygon (PIL fills integer points, hence the half-pixel shift)."""
-    canvas = Image.new("L", (side, side), 0)
-    draw = ImageDraw.Draw(canvas)
+    """[side, side] bool: pixel centres (i + 0.5, j + 0.5) inside any of the polygons (pixel coordinates)."""
+    centres = np.arange(side) + 0.5  # [side]
+    points = np.stack(np.meshgrid(centres, centres), axis=-1).reshape(-1, 2)  # [side*side, 2] (x, y), row-major
+    mask = np.zeros(side * side, dtype=bool)
     for polygon in polygons:
-        draw.polygon([(x - 0.5, y - 0.5) for x, y in polygon], fill=1)
-    return np.asarray(canvas, dtype=bool)
+        mask |= MplPath(polygon).contains_points(points)
+    return mask.reshape(side, side)
 
 
 def _frame(landmark: dict, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,22 +131,43 @@ def landmark_mask(record: dict, side: int) -> np.ndarray:
     return mask
 
 
+def _cells(mask: np.ndarray, grid_side: int) -> np.ndarray:
+    """[side, side] bool → [g, g] covered fraction of each grid cell."""
+    samples = mask.shape[0] // grid_side
+    return mask.reshape(grid_side, samples, grid_side, samples).mean(axis=(1, 3))  # [g, s, g, s] → [g, g]
+
+
+def _coverage_and_largest_parts(record: dict, grid_side: int, samples_per_cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """([3, g, g] covered fractions of COVERING_KINDS, [2, g, g] bool: cells holding the largest part of a key
+    object, of a distractor)."""
+    side = grid_side * samples_per_cell
+    coverage, largest = [], []
+    for objects in (record["key"]["objects"], record["distractors"]):
+        union = np.zeros((grid_side, grid_side))
+        largest_parts = np.zeros((grid_side, grid_side), dtype=bool)
+        masks = [_polygon_mask(glyph_polygons(o, side), side) for o in _objects(objects)]  # [side, side] each
+        for mask in masks:
+            largest_parts.flat[int(np.argmax(_cells(mask, grid_side)))] = True
+        if masks:
+            union = _cells(np.logical_or.reduce(masks), grid_side)
+        coverage.append(union)
+        largest.append(largest_parts)
+    coverage.append(_cells(landmark_mask(record, side), grid_side))
+    return np.stack(coverage), np.stack(largest)
+
+
 def cell_coverage(record: dict, grid_side: int, samples_per_cell: int = 16) -> np.ndarray:
     """[3, g, g] fraction of each grid cell covered by key objects, distractors and landmarks (COVERING_KINDS)."""
-    side = grid_side * samples_per_cell
-    polygons = object_polygons(record, side)
-    masks = np.stack(
-        [_polygon_mask(polygons["key"], side), _polygon_mask(polygons["distractor"], side), landmark_mask(record, side)]
-    )  # [3, side, side]
-    cells = masks.reshape(3, grid_side, samples_per_cell, grid_side, samples_per_cell)  # [3, g, s, g, s]
-    return cells.mean(axis=(2, 4))  # [3, g, g]
+    return _coverage_and_largest_parts(record, grid_side, samples_per_cell)[0]
 
 
 def token_kinds(record: dict, grid_side: int, config: TokenMapConfig | None = None) -> np.ndarray:
     """[1 + g*g] int8 kind codes (positions in TOKEN_KINDS) of the tokens of one image; token 0 is "global"."""
     config = config or TokenMapConfig()
-    coverage = cell_coverage(record, grid_side, config.samples_per_cell).reshape(3, -1)  # [3, g*g] row-major
-    claimed = coverage >= config.min_coverage  # [3, g*g]
+    coverage, largest = _coverage_and_largest_parts(record, grid_side, config.samples_per_cell)
+    claimed = coverage >= config.min_coverage  # [3, g, g]
+    claimed[:2] |= largest
+    claimed = claimed.reshape(3, -1)  # [3, g*g] row-major
     first = np.where(claimed.any(axis=0), claimed.argmax(axis=0), len(COVERING_KINDS))  # [g*g], 3 = background
     kinds = np.empty(1 + grid_side * grid_side, dtype=np.int8)
     kinds[0] = TOKEN_KINDS.index("global")
