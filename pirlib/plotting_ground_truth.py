@@ -67,7 +67,9 @@ def token_kind_overlay(
     ax.imshow(grid, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(TOKEN_KINDS) - 0.5, alpha=0.35,
               extent=_cell_extent(image), interpolation="nearest")  # fmt: skip
     draw_outlines(ax, polygons, landmark)
-    counts = ", ".join(f"{int((kinds[1:] == TOKEN_KINDS.index(kind)).sum())} {kind}" for kind in KIND_COLOURS)
+    counts = (
+        ", ".join(f"{int((kinds[1:] == TOKEN_KINDS.index(kind)).sum())} {kind}" for kind in KIND_COLOURS) + " cells"
+    )
     ax.set_title(f"{title}\n{counts}" if title else counts, fontsize=8)
     ax.axis("off")
     return ax
