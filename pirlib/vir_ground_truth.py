@@ -16,7 +16,9 @@ True)`. For one model on the test images:
   the kept tokens (what uniform attention would give) and of all N tokens.
 
 `run_vir_metrics` does the whole computation for a trained run (its selected checkpoint) or for the untrained
-reference (a freshly initialised PIR with the run's scene prior); `vir_summary_table` gives mean ± std over seeds.
+reference (a freshly initialised PIR with the run's scene prior); `study_vir_metrics` does it for every run of a
+study with VIR and the untrained reference; `vir_summary_table` gives mean ± std over seeds; `belief_examples`
+gathers what the belief-map figure (`pirlib.plotting_ground_truth`) draws.
 """
 
 from __future__ import annotations
@@ -189,6 +191,64 @@ def run_vir_metrics(
         model = untrained_reference(model, config, untrained_seed)
     root = Path(data_root) if data_root is not None else Path(config.data.root)
     return model_vir_metrics(model, config, root, device)[0]
+
+
+def study_vir_metrics(
+    manifest: Mapping[str, Sequence[str | os.PathLike]],
+    data_root: str | os.PathLike,
+    device: str = "cpu",
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, list[dict[str, float]]]:
+    """{model: [run_vir_metrics of each run]} for every variant of a study manifest ({variant: [run dirs]}) whose
+    model has VIR, plus an "untrained PIR (reference)" row: the untrained reference of each run of the first such
+    variant, at that run's seed (its config and scene prior). `labels` renames variants (e.g. VARIANT_LABELS)."""
+    from pirlib.config import load_config
+
+    rows: dict[str, list[dict[str, float]]] = {}
+    reference_runs: list[Path] = []
+    for variant, runs in manifest.items():
+        if not load_config(Path(runs[0]) / "config.yaml").model.use_vir:
+            continue
+        rows[(labels or {}).get(variant, variant)] = [run_vir_metrics(run, data_root, device) for run in runs]
+        reference_runs = reference_runs or [Path(run) for run in runs]
+    if not rows:
+        raise ValueError("VIR ground truth: no variant of this study has VIR (model.use_vir = false everywhere)")
+    rows["untrained PIR (reference)"] = [
+        run_vir_metrics(run, data_root, device, untrained_seed=load_config(run / "config.yaml").train.seed)
+        for run in reference_runs
+    ]
+    return rows
+
+
+def belief_examples(
+    model: torch.nn.Module,
+    config: Config,
+    data_root: str | os.PathLike,
+    image_ids: Sequence[int],
+    device: str | torch.device = "cpu",
+) -> dict[str, list]:
+    """The keyword arguments of `plotting_ground_truth.belief_ground_truth_figure` for the images `image_ids` of
+    the dataset: display images, VIR's belief and kept tokens, token kinds, outlines, and titles (scene)."""
+    from pirlib.data import CLIP_MEAN, CLIP_STD
+    from pirlib.data.synthrs.token_map import landmark_mask, object_polygons, token_kinds
+    from pirlib.plotting import to_display_image
+
+    index, records = load_index(data_root), load_attribute_records(data_root)
+    dataset = RetrievalDataset(index, image_ids, test_transform(config.vision.image_size))
+    images = torch.stack([dataset[k] for k in range(len(dataset))])  # [n, 3, H, W]
+    with torch.no_grad():
+        details = model.eval().encode_image(images.to(device), return_details=True)
+    grid_side = round((model.vision_encoder.num_tokens - 1) ** 0.5)
+    chosen = [records[index.images[i].file] for i in image_ids]
+    side = images.shape[-1]
+    return {
+        "images": [to_display_image(image, CLIP_MEAN, CLIP_STD) for image in images],
+        "beliefs": list(details.belief.float().cpu()),
+        "kinds": [token_kinds(record, grid_side) for record in chosen],
+        "outlines": [(object_polygons(record, side), landmark_mask(record, side)) for record in chosen],
+        "kept": list(details.kept.cpu()),
+        "titles": [index.classes[index.images[i].label] for i in image_ids],
+    }
 
 
 def _mean_std_text(values: Sequence[float], digits: int) -> str:

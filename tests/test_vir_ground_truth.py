@@ -13,6 +13,8 @@ import pytest
 import torch
 from train_helpers import make_synthrs, tiny_config
 
+from pirlib.checkpoint import load_model
+from pirlib.data.format import load_index
 from pirlib.data.synthrs.token_map import TOKEN_KINDS, landmark_mask, load_attribute_records, object_polygons
 from pirlib.models import PIR
 from pirlib.plotting_ground_truth import belief_ground_truth_figure
@@ -21,11 +23,13 @@ from pirlib.vir_ground_truth import (
     VirOutputs,
     attention_shares,
     belief_auc,
+    belief_examples,
     key_survival,
     model_vir_metrics,
     random_survival,
     run_vir_metrics,
     split_token_kinds,
+    study_vir_metrics,
     vir_summary_table,
 )
 
@@ -101,9 +105,19 @@ def test_model_without_vir_is_refused(synthrs):
         model_vir_metrics(PIR(config, vocab_size=200), config, synthrs)
 
 
-def test_trained_run_and_its_untrained_reference(synthrs, tmp_path):
-    run = tmp_path / "run"
-    fit(tiny_config(synthrs), run, max_steps=2)
+@pytest.fixture(scope="module")
+def study(synthrs, tmp_path_factory) -> dict[str, list]:
+    """A tiny study manifest: PIR at seeds 0 and 1 and the baseline, two training steps each."""
+    runs = tmp_path_factory.mktemp("runs")
+    manifest = {"pir": [runs / "pir_seed0", runs / "pir_seed1"], "baseline": [runs / "baseline_seed0"]}
+    for seed, run in enumerate(manifest["pir"]):
+        fit(tiny_config(synthrs, f"train.seed={seed}"), run, max_steps=2)
+    fit(tiny_config(synthrs, "model.use_vir=false", "model.use_lca=false"), manifest["baseline"][0], max_steps=2)
+    return manifest
+
+
+def test_trained_run_and_its_untrained_reference(synthrs, study):
+    run = study["pir"][0]
     trained = run_vir_metrics(run, synthrs)
     reference = [run_vir_metrics(run, synthrs, untrained_seed=seed) for seed in (0, 1)]
     assert set(trained) == set(reference[0]) and trained != reference[0]
@@ -111,6 +125,30 @@ def test_trained_run_and_its_untrained_reference(synthrs, tmp_path):
     assert table.loc["untrained PIR", "seeds"] == 2 and table.loc["PIR", "random survival"] == "0.800"
     assert " ± " in table.loc["untrained PIR", "AUC key vs background"]
     assert table.loc["untrained PIR", "images with key and background tokens"] == "16"
+
+
+def test_study_rows_skip_models_without_vir(synthrs, study):
+    rows = study_vir_metrics(study, synthrs, labels={"pir": "PIR (CL+AL)"})
+    assert list(rows) == ["PIR (CL+AL)", "untrained PIR (reference)"]  # the baseline has no VIR
+    assert len(rows["PIR (CL+AL)"]) == len(rows["untrained PIR (reference)"]) == 2
+    second = study["pir"][1]  # trained with train.seed=1: its reference is seeded 1
+    assert rows["PIR (CL+AL)"][1] == run_vir_metrics(second, synthrs)
+    assert rows["untrained PIR (reference)"][1] == run_vir_metrics(second, synthrs, untrained_seed=1)
+    with pytest.raises(ValueError, match="no variant of this study has VIR"):
+        study_vir_metrics({"baseline": study["baseline"]}, synthrs)
+
+
+def test_belief_examples_feed_the_figure(synthrs, study):
+    model, config = load_model(study["pir"][0] / "best")
+    index = load_index(synthrs)
+    image_ids = index.split_ids("test")[:3]
+    examples = belief_examples(model, config, synthrs, image_ids)
+    assert [len(value) for value in examples.values()] == [3] * 6
+    assert examples["images"][0].shape == (56, 56, 3) and examples["kept"][0].shape == (40,)
+    assert examples["titles"] == [index.classes[index.images[i].label] for i in image_ids]
+    figure = belief_ground_truth_figure(**examples)
+    assert len(figure.axes) == 3 * 2 + 3  # two panels per image and a colour bar per belief
+    plt.close(figure)
 
 
 def test_belief_figure_outlines_the_objects(synthrs):
