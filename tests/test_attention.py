@@ -45,6 +45,20 @@ def test_key_padding_mask_ignores_masked_keys():
     torch.testing.assert_close(attention(query, key, key, keep).double(), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_attention_weights_are_the_probabilities_forward_applies():
+    attention = MultiHeadAttention(16, 4, dropout=0.3).eval()
+    query, key, value = torch.randn(2, 3, 16), torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    keep = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    for mask in (None, keep):
+        weights = attention.attention_weights(query, key, mask)  # [B, h, Nq, Nk]
+        assert weights.shape == (2, 4, 3, 5)
+        torch.testing.assert_close(weights.sum(dim=-1), torch.ones(2, 4, 3))
+        values = attention._split_heads(attention.linear_value(value))  # [B, h, Nk, D/h]
+        rebuilt = attention.linear_merge((weights @ values).transpose(1, 2).flatten(2))  # [B, Nq, D]
+        torch.testing.assert_close(rebuilt, attention(query, key, value, mask), atol=1e-5, rtol=1e-5)
+    assert torch.all(attention.attention_weights(query, key, keep)[0, :, :, 3:] == 0)
+
+
 def test_attention_dropout_only_in_training():
     attention = MultiHeadAttention(16, 2, dropout=0.5)
     x = torch.randn(1, 6, 16)

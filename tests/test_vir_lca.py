@@ -67,6 +67,15 @@ def test_vir_details():
     assert len(details.self_attention) == len(details.cross_attention) == len(details.mapped_prior) == 2
     assert details.cross_attention[-1].shape == (2, 6, DIM)
     torch.testing.assert_close(details.embedding, vir(tokens, prior_feature))
+    assert len(details.cross_attention_weights) == 2
+    for step, weights in enumerate(details.cross_attention_weights):  # [B, h, filter_size, filter_size]
+        assert weights.shape == (2, 4, 6, 6)
+        torch.testing.assert_close(weights, weights[:, :, :1].expand_as(weights))  # one query: the prior
+        block, context = vir.cross_attention[step], details.self_attention[step]  # the CroSA block and its S
+        values = block.attention._split_heads(block.attention.linear_value(context))  # [B, h, filter_size, D/h]
+        attended = block.attention.linear_merge((weights @ values).transpose(1, 2).flatten(2))  # [B, filter_size, D]
+        hidden = block.norm1(context + attended)
+        torch.testing.assert_close(block.norm2(hidden + block.ffn(hidden)), details.cross_attention[step])
 
 
 def _lca() -> LanguageCycleAttention:

@@ -1,7 +1,8 @@
 """The PAE attention blocks shared by VIR and LCA (paper §3.2-3.3; official `MHAtt`, `SA`, `CA` in models/pir.py).
 
 - `MultiHeadAttention`: scaled dot-product attention over `num_heads` heads via
-  `torch.nn.functional.scaled_dot_product_attention`, with dropout on the attention probabilities (train only).
+  `torch.nn.functional.scaled_dot_product_attention`, with dropout on the attention probabilities (train only);
+  `attention_weights` recomputes those probabilities for inspection.
 - `feed_forward`: Linear(D, 2D), LayerNorm(2D), GELU (exact), Linear(2D, D); state-dict indices 0, 1, 3 as the
   official `build_mlp`.
 - `SelfAttentionBlock` (MHSA, post-norm): x1 = norm1(x + drop(MHA(x, x, x))); out = norm2(x1 + drop(FFN(x1))).
@@ -13,6 +14,8 @@ ignore [PAD] keys when `config.text.use_attention_mask` is on; with no mask the 
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +58,19 @@ class MultiHeadAttention(nn.Module):
         )  # [B, h, Nq, D/h]
         attended = attended.transpose(1, 2).flatten(2)  # [B, Nq, D]
         return self.linear_merge(attended)
+
+    def attention_weights(
+        self, query: torch.Tensor, key: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The probabilities softmax(q kᵀ / √(D/h)) that `forward` applies, before dropout → [B, h, Nq, Nk].
+
+        Recomputed from the same projections (for inspection only: `forward` keeps the fused kernel)."""
+        q = self._split_heads(self.linear_query(query))  # [B, h, Nq, D/h]
+        k = self._split_heads(self.linear_key(key))  # [B, h, Nk, D/h]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [B, h, Nq, Nk]
+        if key_padding_mask is not None:
+            scores = scores.masked_fill(~key_padding_mask.bool()[:, None, None, :], float("-inf"))
+        return scores.softmax(dim=-1)
 
 
 def feed_forward(embed_dim: int) -> nn.Sequential:

@@ -41,6 +41,8 @@ class VisionInstructionDetails:
     mapped_prior: list[torch.Tensor]  # per instruction step: [B, D] prior_mapping_i(P)
     self_attention: list[torch.Tensor]  # per instruction step: [B, filter_size, D] MHSA output S
     cross_attention: list[torch.Tensor]  # per instruction step: [B, filter_size, D] CroSA output F
+    cross_attention_weights: list[torch.Tensor]  # per step: [B, h, filter_size, filter_size] CroSA attention over
+    # the kept tokens (columns in `kept` order; before dropout); all query rows are equal, the query being the prior
     embedding: torch.Tensor  # [B, D] the L2-normalised image embedding
 
 
@@ -92,7 +94,7 @@ class VisionInstruction(nn.Module):
         """tokens [B, N, D] (projected Swin tokens), prior_feature [B, C_prior] → embedding [B, D] (unit norm)."""
         prior = self.prior_projection(prior_feature)  # [B, D]
         filtered, logits, order = rank_and_filter(tokens, prior, self.filter_size)  # [B, filter_size, D]
-        mapped, self_outputs, cross_outputs = [], [], []
+        mapped, self_outputs, cross_outputs, cross_weights = [], [], [], []
         for self_attention, cross_attention, prior_mapping in zip(
             self.self_attention, self.cross_attention, self.prior_mapping, strict=True
         ):
@@ -104,6 +106,7 @@ class VisionInstruction(nn.Module):
                 mapped.append(instruction)
                 self_outputs.append(attended)
                 cross_outputs.append(filtered)
+                cross_weights.append(cross_attention.attention.attention_weights(query, attended))  # [B, h, F, F]
         embedding = F.normalize((tokens[:, 0] + self.head(filtered[:, 0])).float(), dim=-1)  # [B, D], float32
         if not return_details:
             return embedding
@@ -117,5 +120,6 @@ class VisionInstruction(nn.Module):
             mapped_prior=mapped,
             self_attention=self_outputs,
             cross_attention=cross_outputs,
+            cross_attention_weights=cross_weights,
             embedding=embedding,
         )

@@ -86,6 +86,18 @@ def _plan_attributes(plan: ImagePlan) -> dict:
             "x": round(o.x, 4),
             "y": round(o.y, 4),
             "length": SIZES[o.size],
+            "angle": round(o.angle, 4),
+        }
+
+    def geometry(landmark):
+        return {
+            "name": landmark.name,
+            "geometry": landmark.geometry,
+            "center": [round(v, 4) for v in landmark.center],
+            "angle": round(landmark.angle, 4),
+            "half_width": round(landmark.half_width, 4),
+            "radii": [round(v, 4) for v in landmark.radii],
+            "meander": [round(v, 4) for v in landmark.meander],
         }
 
     return {
@@ -95,6 +107,7 @@ def _plan_attributes(plan: ImagePlan) -> dict:
         "ground": plan.ground,
         "landmark": plan.landmarks[0].name,
         "landmarks": [lm.name for lm in plan.landmarks],
+        "landmark_geometry": [geometry(lm) for lm in plan.landmarks],
         "relation": plan.relation,
         "key": {
             "shape": plan.key_shape,
@@ -105,6 +118,7 @@ def _plan_attributes(plan: ImagePlan) -> dict:
         },
         "distractors": [obj(o) for o in plan.distractors],
         "trees": len(plan.tree_positions),
+        "tree_positions": [[round(v, 4) for v in tree] for tree in plan.tree_positions],
         "patches": [p[0] for p in plan.patches],
         "shadows": len(plan.shadows),
         "clouds": len(plan.clouds),
