@@ -11,6 +11,7 @@ from train_helpers import make_synthrs, tiny_config
 from pirlib.checkpoint import save_model
 from pirlib.cli import main
 from pirlib.metrics import METRIC_KEYS
+from pirlib.data import build_tokenizer
 from pirlib.models import PIR
 
 
@@ -18,8 +19,9 @@ from pirlib.models import PIR
 def checkpoint(tmp_path_factory):
     data = make_synthrs(tmp_path_factory.mktemp("synthrs"))
     config = tiny_config(data)
+    tokenizer = build_tokenizer(config.text, data)
     directory = tmp_path_factory.mktemp("checkpoint")
-    save_model(PIR(config), config, directory)
+    save_model(PIR(config, vocab_size=len(tokenizer)), config, directory, tokenizer=tokenizer)
     return directory, data
 
 

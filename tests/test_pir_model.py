@@ -38,7 +38,7 @@ def test_shapes_unit_norm_and_batch_size_one(use_vir, use_lca):
         images, input_ids, attention_mask = _batch(batch_size)
         with torch.no_grad():
             image_feat, text_feat = model(images, input_ids, attention_mask)
-        assert image_feat.shape == text_feat.shape == (batch_size, 128)
+        assert image_feat.shape == text_feat.shape == (batch_size, model.config.model.embed_dim)
         torch.testing.assert_close(image_feat.norm(dim=-1), torch.ones(batch_size))
         torch.testing.assert_close(text_feat.norm(dim=-1), torch.ones(batch_size))
     images, input_ids, attention_mask = _batch(3)

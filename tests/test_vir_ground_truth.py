@@ -111,8 +111,13 @@ def study(synthrs, tmp_path_factory) -> dict[str, list]:
     runs = tmp_path_factory.mktemp("runs")
     manifest = {"pir": [runs / "pir_seed0", runs / "pir_seed1"], "baseline": [runs / "baseline_seed0"]}
     for seed, run in enumerate(manifest["pir"]):
-        fit(tiny_config(synthrs, f"train.seed={seed}"), run, max_steps=2)
-    fit(tiny_config(synthrs, "model.use_vir=false", "model.use_lca=false"), manifest["baseline"][0], max_steps=2)
+        fit(tiny_config(synthrs, f"train.seed={seed}"), run, max_steps=2, select_at_stop=True)
+    fit(
+        tiny_config(synthrs, "model.use_vir=false", "model.use_lca=false"),
+        manifest["baseline"][0],
+        max_steps=2,
+        select_at_stop=True,
+    )
     return manifest
 
 
