@@ -38,6 +38,7 @@ RUN_ENTRIES = {
     ".best.partial",
     "inputs.json",
     "train.log",
+    "progress.json",
     "test_embeddings.safetensors",
     LOCK_FILE,
 }
