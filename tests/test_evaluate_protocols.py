@@ -10,8 +10,8 @@ from train_helpers import make_synthrs, tiny_config
 
 from pirlib.checkpoint import save_model
 from pirlib.cli import main
-from pirlib.metrics import METRIC_KEYS
 from pirlib.data import build_tokenizer
+from pirlib.metrics import METRIC_KEYS
 from pirlib.models import PIR
 
 
