@@ -369,6 +369,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, list[Path]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no study manifest; run notebook 03 (it trains the runs and writes it)")
+
     def located(run: str) -> Path:  # as written (relative to where the study ran), or found beside the manifest
         beside = path.parent / Path(run).name
         return beside if not Path(run).exists() and beside.exists() else Path(run)
