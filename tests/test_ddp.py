@@ -46,7 +46,7 @@ def loss_and_gradients(config, rank: int, world_size: int) -> dict[str, torch.Te
     """One training forward/backward on this rank's contiguous share of the global batch."""
     torch.manual_seed(0)
     model = PIR(config, vocab_size=64)
-    runtime = setup_runtime(TrainConfig(batch_size=GLOBAL_BATCH, device="cpu"))
+    runtime = setup_runtime(TrainConfig(batch_size=GLOBAL_BATCH, device="cpu", precision="fp32"))
     step = wrap_for_training(model, RetrievalObjective(config.loss), runtime, compile_model=False)
     share = GLOBAL_BATCH // world_size
     batch = {key: value[rank * share : (rank + 1) * share] for key, value in global_batch(config).items()}
