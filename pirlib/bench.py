@@ -1,4 +1,4 @@
-"""Benchmarks (issue 7): training and embedding throughput, peak memory, MFU, and hot spots against naive references.
+"""Benchmarks: training and embedding throughput, peak memory, MFU, and hot spots against naive references.
 
 `run_benchmarks(BenchOptions(...))` measures, for every configuration and batch size: what `pirlib train` would do
 (`pirlib.benchmarks.training`), where a step's time goes (`pirlib.benchmarks.components`) and the embedding speed;
@@ -29,7 +29,7 @@ from pirlib.config import ConfigError
 from pirlib.training.runtime import resolve_device
 
 SECTIONS = ("train", "components", "embed", "hotspots")
-# Issue 7 targets in training pairs/s, by (config name, device type).
+# Throughput targets in training pairs/s, by (config name, device type).
 TARGETS = {("tiny_synthrs", "cpu"): 150.0, ("official_tiny", "cpu"): 5.4, ("paper_rsitmd", "cuda"): 4000.0}
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 

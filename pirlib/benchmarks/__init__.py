@@ -1,2 +1,2 @@
-"""Benchmark parts (issue 7): timing and memory helpers, the measured configurations, training and embedding
+"""Benchmark parts: timing and memory helpers, the measured configurations, training and embedding
 throughput, hot spots against naive references, and the report. `pirlib.bench` runs them."""

@@ -1,4 +1,4 @@
-"""Where a training step's time goes (issue 7): each part of PIR timed alone, forward + backward, at the step's
+"""Where a training step's time goes: each part of PIR timed alone, forward + backward, at the step's
 batch size and precision, on one real batch of the pipeline.
 
 Parts: scene prior (frozen: forward only), Swin vision encoder, VIR (rank & filter + Spatial-PAE, paper §3.2), BERT

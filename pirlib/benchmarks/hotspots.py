@@ -1,4 +1,4 @@
-"""Hot spots of PIR, each timed against a naive reference in the same run (issue 7), reported as ratios.
+"""Hot spots of PIR, each timed against a naive reference in the same run, reported as ratios.
 
 - rank & filter (VIR, paper §3.2): `rank_and_filter` (one einsum, one batched sort, one gather) against a
   per-sample Python loop (belief softmax, argsort, index);

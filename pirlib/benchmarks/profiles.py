@@ -1,4 +1,4 @@
-"""The configurations the benchmarks measure and the data they run on (issue 7).
+"""The configurations the benchmarks measure and the data they run on.
 
 A `--config` entry is a YAML file or one of the named profiles, optionally followed by its own overrides
 (`PROFILE:KEY=VALUE;KEY=VALUE`, e.g. `paper:data.gpu_resident=true;train.compile=true`), so that one run can

@@ -1,4 +1,4 @@
-"""Measurement helpers of the benchmarks (issue 7): synchronised timing, peak memory, the measured GEMM rate.
+"""Measurement helpers of the benchmarks: synchronised timing, peak memory, the measured GEMM rate.
 
 Every timing synchronises the device before reading the clock, so asynchronous CUDA work is counted. Peak memory is
 `torch.cuda.max_memory_allocated` on CUDA; on the CPU it is the highest resident set size (RSS) of the process seen

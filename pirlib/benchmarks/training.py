@@ -1,4 +1,4 @@
-"""Training and embedding throughput of a configuration (issue 7): pairs/s, peak memory, FLOPs per pair, MFU.
+"""Training and embedding throughput of a configuration: pairs/s, peak memory, FLOPs per pair, MFU.
 
 The measured step is the trainer's own (`pirlib.training.loop.TrainStep` under `wrap_for_training`: autocast
 forward, fp32 objective, then backward and the AdamW step, with the trainer's per-step host synchronisation on the

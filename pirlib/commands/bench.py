@@ -1,4 +1,4 @@
-"""`python -m pirlib bench`: training/embedding throughput, peak memory, MFU and hot spots (issue 7).
+"""`python -m pirlib bench`: training/embedding throughput, peak memory, MFU and hot spots.
 
 Examples:
     python -m pirlib bench                                   # tiny profile on this machine (CPU)

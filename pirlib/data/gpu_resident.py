@@ -1,4 +1,4 @@
-"""GPU-resident training data (`data.gpu_resident`, issue 7): decoded images and tokenised captions on the device.
+"""GPU-resident training data (`data.gpu_resident`): decoded images and tokenised captions on the device.
 
 `ResidentPairs` decodes every training image once into one uint8 tensor on the training device (RSITMD's 4,743
 images at 256² are ≈ 0.9 GB) and tokenises every caption once; a batch is then two gathers plus the batched
