@@ -16,10 +16,8 @@ Output:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,14 +27,12 @@ from pirlib.data.synthrs.generate import (
     DATASHEET_FILE,
     GENERATOR_VERSION,
     IMAGE_DIR,
-    PNG_COMPRESS_LEVEL,
     _labels,
     _write_json,
+    draw_image,
+    map_images,
 )
-from pirlib.data.synthrs.layout import sample_plan
-from pirlib.data.synthrs.render import render
 from pirlib.data.synthrs.scenes import CLASS_NAMES
-from pirlib.progress import progress_bar
 
 CORPUS_NAME = "synthrs_scenes"
 CORPUS_FILE = "scenes.json"
@@ -68,13 +64,7 @@ def corpus_seed_sequence(seed: int) -> np.random.SeedSequence:
 def _make_scene_image(task: tuple) -> dict:
     """Sample, draw and save one scene image (runs in a worker process when workers > 1)."""
     index, label, seed_sequence, settings, image_dir = task
-    rng = np.random.default_rng(seed_sequence)
-    plan = sample_plan(rng, label, settings.noise)
-    image = render(plan, settings.size, rng)
-    file = f"{plan.scene}_{index:05d}.png"
-    temporary = Path(image_dir) / f".{file}.tmp"
-    image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    os.replace(temporary, Path(image_dir) / file)
+    plan, file, _ = draw_image(index, label, seed_sequence, settings.noise, settings.size, image_dir)
     return {"file": file, "label": plan.label, "distractors": len(plan.distractors), "patches": len(plan.patches)}
 
 
@@ -117,9 +107,7 @@ def generate_scene_corpus(
     labels = _labels(np.random.default_rng(root), settings.images)
     children = root.spawn(settings.images)
     tasks = [(i, labels[i], children[i], settings, str(image_dir)) for i in range(settings.images)]
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
-        made = pool.map(_make_scene_image, tasks, chunksize=16) if workers > 1 else map(_make_scene_image, tasks)
-        records = list(progress_bar(made, total=settings.images, desc="scene corpus", unit="image", mode=progress))
+    records = map_images(_make_scene_image, tasks, workers, "scene corpus", progress)
     images = [{"file": r["file"], "label": r["label"]} for r in records]
     _write_json(out / CORPUS_FILE, {"name": CORPUS_NAME, "classes": list(CLASS_NAMES), "images": images})
     histogram = np.bincount([r["label"] for r in records], minlength=len(CLASS_NAMES))

@@ -125,16 +125,30 @@ def _plan_attributes(plan: ImagePlan) -> dict:
     }
 
 
-def _make_image(task: tuple) -> dict:
-    """Sample, draw, save and caption one image (runs in a worker process when workers > 1)."""
-    index, label, split, seed_sequence, settings, image_dir = task
+def draw_image(index: int, label: int, seed_sequence, noise: float, size: int, image_dir: str):
+    """Sample and draw image `index` of scene `label` from its seed sequence, save it atomically as
+    SCENE_NNNNN.png; returns (its plan, its file name, the generator, which goes on to draw its captions)."""
     rng = np.random.default_rng(seed_sequence)
-    plan = sample_plan(rng, label, settings.noise)
-    image = render(plan, settings.size, rng)
+    plan = sample_plan(rng, label, noise)
+    image = render(plan, size, rng)
     file = f"{plan.scene}_{index:05d}.png"
     temporary = Path(image_dir) / f".{file}.tmp"
     image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     os.replace(temporary, Path(image_dir) / file)
+    return plan, file, rng
+
+
+def map_images(function, tasks: list, workers: int, description: str, progress: str) -> list:
+    """`function` over `tasks` in `workers` processes (in order), behind a progress bar."""
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
+        made = pool.map(function, tasks, chunksize=16) if workers > 1 else map(function, tasks)
+        return list(progress_bar(made, total=len(tasks), desc=description, unit="image", mode=progress))
+
+
+def _make_image(task: tuple) -> dict:
+    """Sample, draw, save and caption one image (runs in a worker process when workers > 1)."""
+    index, label, split, seed_sequence, settings, image_dir = task
+    plan, file, rng = draw_image(index, label, seed_sequence, settings.noise, settings.size, image_dir)
     captions = [{"text": pre_caption(text), "mentions": mentions} for text, mentions in describe(plan, rng)]
     return {"file": file, "split": split, **_plan_attributes(plan), "captions": captions, "_plan": plan}
 
@@ -212,9 +226,7 @@ def generate_synthrs(
     children = np.random.SeedSequence(settings.seed).spawn(settings.images)
     tasks = [(i, labels[i], splits[i], children[i], settings, str(image_dir)) for i in range(settings.images)]
 
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
-        made = pool.map(_make_image, tasks, chunksize=16) if workers > 1 else map(_make_image, tasks)
-        records = list(progress_bar(made, total=settings.images, desc="SynthRS images", unit="image", mode=progress))
+    records = map_images(_make_image, tasks, workers, "SynthRS images", progress)
     redrawn = _make_unique(records, settings.seed)
     for record in records:
         del record["_plan"]
