@@ -112,24 +112,25 @@ def run(args: argparse.Namespace) -> int:
         from pirlib.data.synthrs.corpus import SceneCorpusSettings
 
         args.out = args.out or "data/synthrs_scenes"
-        corpus_settings = SceneCorpusSettings(args.images, args.size, args.seed, args.noise)
-        try:
-            corpus_settings.validate()
-        except ValueError as error:
-            raise ConfigError(f"{error} (synth --scene-corpus settings): change that option") from None
-        _refuse_foreign(corpus_foreign_entries(Path(args.out)), "the scene-corpus generator")
-        with claim_output(Path(args.out), [], overwrite=True):
-            return _generate_corpus(args, corpus_settings)
+        settings = SceneCorpusSettings(args.images, args.size, args.seed, args.noise)
+        return _checked_run(args, settings, "synth --scene-corpus", corpus_foreign_entries, _generate_corpus)
     args.out = args.out or "data/synthrs"
     test_images = default_test_images(args.images) if args.test_images is None else args.test_images
     settings = SynthSettings(args.images, test_images, args.size, args.seed, args.noise)
+    return _checked_run(args, settings, "synth", foreign_entries, _generate)
+
+
+def _checked_run(args: argparse.Namespace, settings, what: str, foreign, generate) -> int:
+    """Validate `settings`, refuse an --out holding files the generator did not write, then generate under a lock."""
+    from pirlib.config import ConfigError
+
     try:
         settings.validate()
     except ValueError as error:
-        raise ConfigError(f"{error} (synth settings): change that option") from None
-    _refuse_foreign(foreign_entries(Path(args.out)), "SynthRS")
+        raise ConfigError(f"{error} ({what} settings): change that option") from None
+    _refuse_foreign(foreign(Path(args.out)), "the scene-corpus generator" if args.scene_corpus else "SynthRS")
     with claim_output(Path(args.out), [], overwrite=True):
-        return _generate(args, settings)
+        return generate(args, settings)
 
 
 def _generate_corpus(args: argparse.Namespace, settings) -> int:
