@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pirlib.experiments import VARIANT_LABELS, difference_interval, mean_std
+from pirlib.experiments import VARIANT_LABELS, difference_interval, mean_std, verdict
 
 
 def recorded(path: str | os.PathLike) -> dict | None:
@@ -21,6 +21,12 @@ def recorded(path: str | os.PathLike) -> dict | None:
 
 def _test_mR(runs: dict, variant: str) -> list[float]:
     return [run["test"]["mR"] for run in runs.values() if run["variant"] == variant]
+
+
+def _difference(values: list[float], reference: list[float], reference_name: str) -> dict:
+    difference, low, high = difference_interval(values, reference)
+    return {"compared with": reference_name, "difference in mR": difference, "95% CI low": low, "95% CI high": high,
+            "verdict": verdict(low, high)}  # fmt: skip
 
 
 def plateau_table(record: dict) -> pd.DataFrame:
@@ -45,24 +51,21 @@ def plateau_table(record: dict) -> pd.DataFrame:
 
 
 def prior_quality_table(record: dict) -> tuple[pd.DataFrame, plt.Figure]:
-    """PIR's test mR with each prior against the prior's accuracy, and against the baseline (95 % Welch
-    t-intervals over seeds); and a figure of every seed's mR against its prior's accuracy."""
+    """PIR's test mR with each prior against the prior's accuracy; each prior's PIR against the baseline, and the
+    corpus prior's PIR against the in-set prior's ("difference in mR" = the row's mR − "compared with", its 95 %
+    Welch t-interval over seeds and the verdict); and a figure of every seed's mR against its prior's accuracy."""
     baseline = _test_mR(record["default_runs"], "baseline")
     with_prior = {"corpus": _test_mR(record["default_runs"], "pir"), "in-set": _test_mR(record["runs"], "pir")}
     rows = {}
     for name, values in with_prior.items():
         prior = record["priors"][name]
-        difference, low, high = difference_interval(values, baseline)
         rows[f"{name} prior"] = {
             "prior accuracy (%)": prior["accuracy"],
             "prior training images": prior["train_images"],
             "PIR mR": "{:.2f} ± {:.2f}".format(*mean_std(values)),
-            "PIR − baseline": difference,
-            "95% CI low": low,
-            "95% CI high": high,
+            **_difference(values, baseline, "baseline"),
         }
-    difference, low, high = difference_interval(with_prior["corpus"], with_prior["in-set"])
-    rows["corpus − in-set prior"] = {"PIR − baseline": difference, "95% CI low": low, "95% CI high": high}
+    rows["corpus − in-set prior"] = _difference(with_prior["corpus"], with_prior["in-set"], "PIR, in-set prior")
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("PIR with")
 
     figure, axis = plt.subplots(figsize=(5.6, 3.8))

@@ -42,10 +42,12 @@ def test_prior_quality_table_and_figure():
         },
     }
     table, figure = prior_quality_table(record)
-    assert table.loc["corpus prior", "PIR − baseline"] == pytest.approx(4.0)
-    assert table.loc["in-set prior", "PIR − baseline"] == pytest.approx(-2.0)
-    assert table.loc["corpus − in-set prior", "PIR − baseline"] == pytest.approx(6.0)
-    assert table.loc["corpus prior", "95% CI low"] > 0
+    assert table.loc["corpus prior", "difference in mR"] == pytest.approx(4.0)
+    assert table.loc["in-set prior", "difference in mR"] == pytest.approx(-2.0)
+    corpus_vs_inset = table.loc["corpus − in-set prior"]
+    assert corpus_vs_inset["difference in mR"] == pytest.approx(6.0)
+    assert corpus_vs_inset["compared with"] == "PIR, in-set prior" and corpus_vs_inset["verdict"] == "better"
+    assert table.loc["corpus prior", "95% CI low"] > 0 and table.loc["corpus prior", "verdict"] == "better"
     assert len(figure.axes[0].collections) >= 2  # one scatter per prior
 
 
