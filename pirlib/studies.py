@@ -7,9 +7,13 @@ where notebook 03 reads them (and says so).
 - `prior-quality`: PIR with a scene prior trained on the retrieval set's own training images (the in-set prior, the
   first version of this tutorial) instead of the separate scene corpus: the paper's premise is that the prior's
   outside scene knowledge is what helps VIR.
+- `ablations`: the two single-module ablations, PIR w/o VIR and PIR w/o LCA, at every seed of the default PIR
+  runs with their budget (the runs notebook 03 trains when given `ablation_seeds`; the main job leaves them out to
+  keep within its time budget).
 
     python -m pirlib.studies plateau         # after `make reproduce`; or `make studies` for both
     python -m pirlib.studies prior-quality
+    python -m pirlib.studies ablations
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pirlib.experiments import (
     load_history,
     read_manifest,
     run_many,
+    variant_config,
 )
 
 INSET_PRIOR_EPOCHS = 24  # passes of the in-set prior over the 1,800 training images (its accuracy plateaus there)
@@ -118,7 +123,29 @@ def prior_quality(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[li
     return specs, {"priors": priors}
 
 
-STUDIES = {"plateau": plateau, "prior-quality": prior_quality}
+ABLATIONS = ("pir_no_vir", "pir_no_lca")
+
+
+def ablation_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """Each ablation at the seed, config and number of evaluations of every default PIR run, in
+    `out_root/<variant>_seed<seed>`: the same configs notebook 03 plans for `ablation_seeds`."""
+    specs = []
+    for run in read_manifest(main_runs_dir / "manifest.json")["pir"]:
+        pir = load_config(run / "config.yaml")
+        evaluations = len(load_history(run))
+        for variant in ABLATIONS:
+            config = variant_config(pir, variant, pir.train.seed)
+            specs.append(RunSpec(variant, pir.train.seed, config, out_root / config.name, evaluations))
+    return specs
+
+
+def ablations(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    specs = ablation_specs(main_runs_dir, out_root)
+    run_many(specs, None, workers=workers)
+    return specs, {}
+
+
+STUDIES = {"plateau": plateau, "prior-quality": prior_quality, "ablations": ablations}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

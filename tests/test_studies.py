@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pirlib.studies import derived_specs
+from pirlib.studies import ablation_specs, derived_specs
 from pirlib.studies_report import plateau_table, prior_quality_table, recorded
 
 
@@ -74,3 +74,27 @@ def test_derived_specs_override_the_stored_configs(tmp_path):
     derived = derived_specs(tmp_path / "main", tmp_path / "study", ["train.epochs=8"], ["pir"], evaluation_factor=2)
     assert [(s.variant, s.seed, s.config.train.epochs, s.evaluations) for s in derived] == [("pir", 3, 8, 4)]
     assert derived[0].out_dir == tmp_path / "study" / "pir_seed3"
+
+
+def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
+    from operator import attrgetter
+
+    from pirlib.config import load_config, save_config, to_dict
+    from pirlib.experiments import plan_runs, write_manifest
+
+    base = load_config(None, ["train.epochs=4"])
+    main = plan_runs(base, tmp_path / "main", {"baseline": [3], "pir": [3, 4]}, evaluations=2)
+    for spec in main:
+        spec.out_dir.mkdir(parents=True)
+        save_config(spec.config, spec.out_dir / "config.yaml")
+        (spec.out_dir / "metrics.jsonl").write_text(
+            "\n".join(json.dumps({"step": s, "epoch_progress": s / 10, "train": {}}) for s in (5, 10)) + "\n"
+        )
+    write_manifest(main, tmp_path / "main" / "manifest.json")
+    specs = ablation_specs(tmp_path / "main", tmp_path / "study")
+    planned = plan_runs(base, tmp_path / "study", {"pir_no_vir": [3, 4], "pir_no_lca": [3, 4]}, evaluations=2)
+    key = attrgetter("variant", "seed")
+    assert sorted(map(key, specs)) == sorted(map(key, planned))
+    for spec, plan in zip(sorted(specs, key=key), sorted(planned, key=key), strict=True):
+        assert to_dict(spec.config) == to_dict(plan.config) and spec.out_dir == plan.out_dir
+        assert spec.evaluations == 2
