@@ -37,6 +37,7 @@ from pirlib.experiments import (
     run_many,
     variant_config,
 )
+from pirlib.studies_report import write_summary
 
 INSET_PRIOR_EPOCHS = 24  # passes of the in-set prior over the 1,800 training images (its accuracy plateaus there)
 
@@ -166,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m pirlib.studies " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out = Path(args.record) / f"{args.study.replace('-', '_')}.json"
     record_study(args.study, specs, main_runs, out, command, **extra)
-    print(f"recorded {len(specs)} runs -> {out}")
+    print(f"recorded {len(specs)} runs -> {out}; summary -> {write_summary(args.record)}")
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Tables and figures of the recorded studies (`pirlib.studies`, files in docs/studies/), for notebook 03."""
+"""Tables and figures of the recorded studies (`pirlib.studies`, files in docs/studies/), for notebooks 03 and 04,
+and `docs/studies/README.md`, written from the records (`write_summary`; `python -m pirlib.studies` rewrites it after
+every study, `python -m pirlib.studies_report docs/studies` on demand)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pirlib.experiments import VARIANT_LABELS, difference_interval, mean_std, verdict
+from pirlib.experiments import METRIC_KEYS, VARIANT_LABELS, difference_interval, mean_std, verdict
+from pirlib.reporting import markdown_table
 
 
 def recorded(path: str | os.PathLike) -> dict | None:
@@ -83,3 +86,90 @@ def prior_quality_table(record: dict) -> tuple[pd.DataFrame, plt.Figure]:
     axis.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     return table, figure
+
+
+ABLATION_SIDES = {  # what each difference of the ablation table compares: mR and each retrieval direction
+    "mR": ["mR"],
+    "image → text (mean R@1,5,10)": ["i2t_r1", "i2t_r5", "i2t_r10"],
+    "text → image (mean R@1,5,10)": ["t2i_r1", "t2i_r5", "t2i_r10"],
+}
+
+
+def _recorded_test(record: dict, variant: str) -> list[dict]:
+    runs = {**record["default_runs"], **record["runs"]}
+    return [run["test"] for run in runs.values() if run["variant"] == variant]
+
+
+def ablation_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the recorded ablation study: every model's test metrics (mean ± std over seeds; the baseline and PIR are
+    the default runs recorded beside the ablations), and PIR − each ablation in mR and in each retrieval direction,
+    with its 95 % Welch t-interval over seeds and the verdict (positive: the module helps)."""
+    variants = ["baseline", "pir", *dict.fromkeys(run["variant"] for run in record["runs"].values())]
+    tests = {variant: _recorded_test(record, variant) for variant in variants}
+    metrics = pd.DataFrame.from_dict(
+        {
+            VARIANT_LABELS.get(variant, variant): {
+                **{key: "{:.2f} ± {:.2f}".format(*mean_std([test[key] for test in runs])) for key in METRIC_KEYS},
+                "seeds": len(runs),
+            }
+            for variant, runs in tests.items()
+        },
+        orient="index",
+    ).rename_axis("recorded study: SynthRS test")
+    rows = {}
+    for variant in variants[2:]:
+        for side, keys in ABLATION_SIDES.items():
+            pir = [np.mean([test[key] for key in keys]) for test in tests["pir"]]
+            ablated = [np.mean([test[key] for key in keys]) for test in tests[variant]]
+            difference, low, high = difference_interval(pir, ablated)
+            rows[(f"PIR − {VARIANT_LABELS.get(variant, variant)}", side)] = {
+                "difference": difference, "95% CI low": low, "95% CI high": high, "verdict": verdict(low, high)
+            }  # fmt: skip
+    differences = pd.DataFrame.from_dict(rows, orient="index")
+    differences.index.names = ["comparison", "measure"]
+    return metrics, differences
+
+
+STUDY_FILES = {"plateau": "plateau.json", "prior-quality": "prior_quality.json", "ablations": "ablations.json"}
+
+
+def _provenance(record: dict) -> str:
+    machine = record["machine"]
+    return (f"`{record['command']}` on {machine['cpu']} (torch {machine['torch']}), {record['date']}; "
+            f"{len(record['runs'])} runs, beside the {len(record['default_runs'])} default runs.")  # fmt: skip
+
+
+def write_summary(studies_dir: str | os.PathLike) -> Path:
+    """Write `studies_dir/README.md`: every recorded study's tables, with its command, machine and date, generated
+    from the records in `studies_dir` (so the page never disagrees with them)."""
+    studies_dir = Path(studies_dir)
+    parts = [
+        "# Recorded studies\n\n"
+        "Written by `pirlib.studies_report.write_summary` from the records in this folder (do not edit by hand). "
+        "Each study varies the default runs of notebook 03 and is trained by the same code; differences carry 95 % "
+        "Welch t-intervals over seeds, and a difference is claimed only when its interval excludes zero.\n"
+    ]
+    for name, file in STUDY_FILES.items():
+        record = recorded(studies_dir / file)
+        if record is None:
+            parts.append(f"## {name}\n\nNot recorded yet (`python -m pirlib.studies {name}`).\n")
+            continue
+        parts.append(f"## {name} (`{file}`)\n\n{_provenance(record)}\n")
+        if name == "plateau":
+            parts.append(markdown_table(plateau_table(record)))
+        elif name == "prior-quality":
+            table, figure = prior_quality_table(record)
+            plt.close(figure)
+            parts.append(markdown_table(table))
+        else:
+            metrics, differences = ablation_tables(record)
+            parts.append(markdown_table(metrics) + "\n" + markdown_table(differences))
+    out = studies_dir / "README.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(f"wrote {write_summary(sys.argv[1] if len(sys.argv) > 1 else 'docs/studies')}")

@@ -6,13 +6,15 @@ import json
 
 import pytest
 
+from pirlib.experiments import METRIC_KEYS
 from pirlib.studies import ablation_specs, derived_specs
-from pirlib.studies_report import plateau_table, prior_quality_table, recorded
+from pirlib.studies_report import ablation_tables, plateau_table, prior_quality_table, recorded, write_summary
 
 
 def _runs(variant_values: dict[str, list[float]]) -> dict:
+    """Recorded runs whose every test metric equals the given value."""
     return {
-        f"{variant}_seed{seed}": {"variant": variant, "seed": seed, "test": {"mR": value}}
+        f"{variant}_seed{seed}": {"variant": variant, "seed": seed, "test": dict.fromkeys(METRIC_KEYS, value)}
         for variant, values in variant_values.items()
         for seed, value in enumerate(values)
     }
@@ -49,6 +51,39 @@ def test_prior_quality_table_and_figure():
     assert corpus_vs_inset["compared with"] == "PIR, in-set prior" and corpus_vs_inset["verdict"] == "better"
     assert table.loc["corpus prior", "95% CI low"] > 0 and table.loc["corpus prior", "verdict"] == "better"
     assert len(figure.axes[0].collections) >= 2  # one scatter per prior
+
+
+def test_ablation_tables_compare_pir_with_each_ablation():
+    record = {
+        "default_runs": _runs({"baseline": [10.0, 11.0, 12.0], "pir": [14.0, 15.0, 16.0]}),
+        "runs": _runs({"pir_no_vir": [14.5, 15.0, 15.5], "pir_no_lca": [10.0, 11.0, 12.0]}),
+    }
+    record["runs"]["pir_no_lca_seed0"]["test"]["t2i_r1"] = 13.0  # text → image mean 11 instead of 10
+    metrics, differences = ablation_tables(record)
+    assert list(metrics.index) == ["Baseline (Swin+BERT, CL)", "PIR (CL+AL)", "PIR w/o VIR", "PIR w/o LCA"]
+    assert metrics.loc["PIR w/o VIR", "mR"] == "15.00 ± 0.50" and metrics.loc["PIR w/o LCA", "seeds"] == 3
+    no_vir = differences.loc[("PIR − PIR w/o VIR", "mR")]
+    assert no_vir["difference"] == pytest.approx(0.0) and no_vir["verdict"] == "cannot decide"
+    no_lca = differences.loc[("PIR − PIR w/o LCA", "mR")]
+    assert no_lca["difference"] == pytest.approx(4.0) and no_lca["verdict"] == "better"
+    text_side = differences.loc[("PIR − PIR w/o LCA", "text → image (mean R@1,5,10)")]
+    assert text_side["difference"] == pytest.approx(4.0 - 1.0 / 3)
+
+
+def test_summary_page_is_written_from_the_records(tmp_path):
+    record = {
+        "name": "ablations",
+        "command": "python -m pirlib.studies ablations",
+        "date": "2026-12-01",
+        "machine": {"cpu": "Some CPU", "torch": "2.0"},
+        "default_runs": _runs({"baseline": [10.0, 11.0, 12.0], "pir": [14.0, 15.0, 16.0]}),
+        "runs": _runs({"pir_no_vir": [14.5, 15.0, 15.5], "pir_no_lca": [10.0, 11.0, 12.0]}),
+    }
+    (tmp_path / "ablations.json").write_text(json.dumps(record))
+    page = write_summary(tmp_path).read_text()
+    assert "`python -m pirlib.studies ablations` on Some CPU (torch 2.0), 2026-12-01; 6 runs" in page
+    assert "| PIR − PIR w/o LCA | mR | 4.00 |" in page
+    assert "## plateau\n\nNot recorded yet" in page
 
 
 def test_recorded_reads_a_record_or_none(tmp_path):
