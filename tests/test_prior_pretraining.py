@@ -16,10 +16,14 @@ from pirlib.data import write_index
 from pirlib.data.format import ImageRecord
 from pirlib.prior_pretraining import pretrain_scene_prior
 
+# Every stride-2 1x1 convolution (a ResNet downsample) has at least 8 input channels. With fewer,
+# oneDNN's AVX2 fp32 backward-weights kernel for channels-last tensors writes out of bounds (uxlfoundation/oneDNN
+# issue 6035): measured here with ONEDNN_MAX_CPU_ISA=AVX2, 4 input channels gave non-repeatable weights with 2 threads
+# and "corrupted double-linked list" with 1; 8 and more are exact and repeatable.
 OVERRIDES = [
     "vision.image_size=32",
     "prior.model_name=resnet18",
-    "prior.model_kwargs={channels: [4, 8, 8, 8], stem_width: 4}",
+    "prior.model_kwargs={channels: [8, 8, 8, 8], stem_width: 8}",  # at least 8 input channels: see above
     "data.num_workers=0",
     "train.device=cpu",
 ]
@@ -77,10 +81,11 @@ def test_command_prints_accuracy(data_root: Path, tmp_path: Path, capsys) -> Non
 def test_resident_pretraining_is_deterministic_and_learns(data_root: Path, tmp_path: Path) -> None:
     config = load_config(None, [*OVERRIDES, "data.gpu_resident=true"])
     runs = [
-        pretrain_scene_prior(config, data_root, tmp_path / f"{k}.safetensors", epochs=3, batch_size=8, log=None)
+        pretrain_scene_prior(config, data_root, tmp_path / f"{k}.safetensors", epochs=6, batch_size=8, log=None)
         for k in range(2)
     ]
     assert runs[0]["gpu_resident"] and runs[0]["train_images"] == 16
     assert [h["loss"] for h in runs[0]["history"]] == [h["loss"] for h in runs[1]["history"]]
     assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
-    assert runs[0]["history"][-1]["loss"] < runs[0]["history"][0]["loss"]
+    first, last = runs[0]["history"][0], runs[0]["history"][-1]  # 3 passes were too few on another kernel path
+    assert last["loss"] < first["loss"] and last["test_accuracy"] > first["test_accuracy"]

@@ -95,7 +95,7 @@ def test_prior_trains_on_the_corpus_and_tests_on_the_dataset(corpus: Path, retri
         [
             f"vision.image_size={SIZE}",
             "prior.model_name=resnet18",
-            "prior.model_kwargs={channels: [4, 8, 8, 8], stem_width: 4}",
+            "prior.model_kwargs={channels: [8, 8, 8, 8], stem_width: 8}",  # at least 8: tests/test_prior_pretraining.py
             "data.num_workers=0",
             "train.device=cpu",
         ],
