@@ -8,7 +8,7 @@
 # One notebook: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
 #   make reference   after `make reproduce`: store the default study's results (notebooks/reference/03_training.json)
 #                    for the checks of notebook 03 (tolerance bands anywhere, exact on this machine)
-#   make studies     after `make reproduce`: the recorded studies notebooks 03 and 04 read (docs/studies/*.json; over an hour on 2 cores)
+#   make studies     after `make reproduce`: the recorded studies notebooks 03-05 read (docs/studies/*.json; over an hour on 2 cores)
 # Executed notebooks get plain progress lines, not bars (PIRLIB_PROGRESS=lines; see pirlib/progress.py).
 
 PYTHON ?= python3
