@@ -39,7 +39,7 @@ from pirlib.experiments import (
 )
 from pirlib.studies_report import write_summary
 
-INSET_PRIOR_EPOCHS = 24  # passes of the in-set prior over the 1,800 training images (its accuracy plateaus there)
+INSET_PRIOR_EPOCHS = 24  # passes of the in-set prior over the training split's images (its accuracy plateaus there)
 
 
 def derived_specs(
@@ -107,7 +107,7 @@ def prior_quality(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[li
     corpus_prior = json.loads(Path(reference.prior.checkpoint).with_suffix(".json").read_text())
     inset_path = out_root / "prior_inset.safetensors"
     prior = PriorSpec(
-        apply_overrides(reference, ["data.augment=true"]),  # 24 passes over 1,800 images: augmentation helps there
+        apply_overrides(reference, ["data.augment=true"]),  # 24 passes over 2,000 images: augmentation helps there
         Path(reference.data.root),
         inset_path,
         INSET_PRIOR_EPOCHS,

@@ -64,7 +64,7 @@ def prior_quality_table(record: dict) -> tuple[pd.DataFrame, plt.Figure]:
         prior = record["priors"][name]
         rows[f"{name} prior"] = {
             "prior accuracy (%)": prior["accuracy"],
-            "prior training images": prior["train_images"],
+            "prior training images": f"{prior['train_images']:,}",
             "PIR mR": "{:.2f} ± {:.2f}".format(*mean_std(values)),
             **_difference(values, baseline, "baseline"),
         }
