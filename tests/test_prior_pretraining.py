@@ -16,10 +16,11 @@ from pirlib.data import write_index
 from pirlib.data.format import ImageRecord
 from pirlib.prior_pretraining import pretrain_scene_prior
 
-# Every stride-2 1x1 convolution (a ResNet downsample) has at least 8 input channels. With fewer,
-# oneDNN's AVX2 fp32 backward-weights kernel for channels-last tensors writes out of bounds (uxlfoundation/oneDNN
-# issue 6035): measured here with ONEDNN_MAX_CPU_ISA=AVX2, 4 input channels gave non-repeatable weights with 2 threads
-# and "corrupted double-linked list" with 1; 8 and more are exact and repeatable.
+# Every stride-2 1x1 convolution (a ResNet downsample) has at least 8 input channels. With fewer, oneDNN's AVX2 fp32
+# backward-weights kernel for channels-last tensors writes out of bounds (a defect reported to oneDNN: its jit_1x1
+# AVX2 kernel overruns its workspace below 8 input channels). Measured here with ONEDNN_MAX_CPU_ISA=AVX2: 4 input
+# channels gave non-repeatable weights with 2 threads and "corrupted double-linked list" with 1; 8 and more are exact
+# and repeatable.
 OVERRIDES = [
     "vision.image_size=32",
     "prior.model_name=resnet18",
