@@ -22,8 +22,13 @@ def recorded(path: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _tests(runs: dict, variant: str) -> list[dict]:
+    """The recorded test metrics of every run of `variant` in `runs`."""
+    return [run["test"] for run in runs.values() if run["variant"] == variant]
+
+
 def _test_mR(runs: dict, variant: str) -> list[float]:
-    return [run["test"]["mR"] for run in runs.values() if run["variant"] == variant]
+    return [test["mR"] for test in _tests(runs, variant)]
 
 
 def _difference(values: list[float], reference: list[float], reference_name: str) -> dict:
@@ -95,17 +100,13 @@ ABLATION_SIDES = {  # what each difference of the ablation table compares: mR an
 }
 
 
-def _recorded_test(record: dict, variant: str) -> list[dict]:
-    runs = {**record["default_runs"], **record["runs"]}
-    return [run["test"] for run in runs.values() if run["variant"] == variant]
-
-
 def ablation_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From the recorded ablation study: every model's test metrics (mean ± std over seeds; the baseline and PIR are
     the default runs recorded beside the ablations), and PIR − each ablation in mR and in each retrieval direction,
     with its 95 % Welch t-interval over seeds and the verdict (positive: the module helps)."""
     variants = ["baseline", "pir", *dict.fromkeys(run["variant"] for run in record["runs"].values())]
-    tests = {variant: _recorded_test(record, variant) for variant in variants}
+    runs = {**record["default_runs"], **record["runs"]}
+    tests = {variant: _tests(runs, variant) for variant in variants}
     metrics = pd.DataFrame.from_dict(
         {
             VARIANT_LABELS.get(variant, variant): {
