@@ -165,8 +165,8 @@ def evaluation_steps(config: Config, evaluations: int) -> list[int]:
 
 
 def run_or_load(spec: RunSpec) -> dict:
-    """Train `spec` into its run directory (stopping to evaluate `spec.evaluations` times), or read the results of a
-    finished run with the same config and inputs; returns the eval.json dict."""
+    """Train `spec` into its run directory in one `fit` (evaluating at `spec.evaluations` points on the way), or read
+    the results of a finished run with the same config and inputs; returns the eval.json dict."""
     from pirlib.train import fit
 
     config, out_dir = spec.config, Path(spec.out_dir)
@@ -180,10 +180,9 @@ def run_or_load(spec: RunSpec) -> dict:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(inputs_path, inputs)
+    planned = evaluation_steps(config, spec.evaluations)[:-1]
     try:
-        for stop in evaluation_steps(config, spec.evaluations)[:-1]:
-            fit(config, out_dir, max_steps=stop, resume=True, select_at_stop=True)
-        return fit(config, out_dir, max_steps=config.train.max_steps, resume=True, select_at_stop=True)
+        return fit(config, out_dir, config.train.max_steps, resume=True, select_at_stop=True, evaluate_at=planned)
     except ConfigError as error:
         if "cannot resume" not in str(error):
             raise

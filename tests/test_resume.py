@@ -79,6 +79,21 @@ def test_resume_after_max_steps(synthrs, reference, tmp_path):
     assert_same_run(tmp_path / "run", reference)
 
 
+@pytest.mark.slow
+def test_planned_evaluations_in_one_call_equal_stopping_and_resuming(synthrs, tmp_path):
+    """`fit(evaluate_at=...)` (how pirlib.experiments plans a learning curve) is the run that stops at each planned
+    step with select_at_stop and resumes: same weights, records and selection, inside an epoch (7, 15) or at its end."""
+    config, planned = tiny_config(synthrs, "train.eval_every_epochs=0"), [7, 10, 15]
+    with one_thread():
+        for stop in planned:
+            fit(config, tmp_path / "staged", max_steps=stop, resume=True, select_at_stop=True)
+        fit(config, tmp_path / "staged", resume=True, select_at_stop=True)
+        fit(config, tmp_path / "one_call", select_at_stop=True, evaluate_at=planned)
+    assert_same_run(tmp_path / "one_call", tmp_path / "staged")
+    steps = [json.loads(line)["step"] for line in (tmp_path / "one_call" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [*planned, 20]
+
+
 def last_step(run: Path) -> int:
     for directory in (run / "last", run / ".last.previous"):
         try:

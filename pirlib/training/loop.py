@@ -7,8 +7,9 @@ before the optimiser touches the weights. Every `eval_every_epochs` the model is
 (model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the
 selection improves; only the scheduled evaluations (every `eval_every_epochs`, and the end of training) are
 selection candidates, so that where a run was stopped and resumed never changes what it selects (the evaluation made
-where `max_steps` stops a run is recorded, outside the selection). Data order, augmentation and every RNG state are
-restored on resume, so a resumed run is bitwise identical to an uninterrupted one on CPU. Batches come from a
+where `max_steps` stops a run is recorded, outside the selection); `evaluate_at` adds planned evaluation steps,
+candidates too, at which the run evaluates and goes on without stopping. Data order, augmentation and every RNG state
+are restored on resume, so a resumed run is bitwise identical to an uninterrupted one on CPU. Batches come from a
 DataLoader (`sampling.epoch_loader`) or, with `data.gpu_resident`, from images decoded once onto the device
 (`pirlib.data.gpu_resident`).
 """
@@ -20,7 +21,7 @@ import copy
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,7 @@ def fit(
     resume: bool = False,
     overwrite: bool = False,
     select_at_stop: bool = False,
+    evaluate_at: Sequence[int] = (),
 ) -> dict:
     """Train `config` into `out_dir` (default runs/<config.name>); returns the eval.json dict.
 
@@ -142,7 +144,10 @@ def fit(
     (or starts afresh when the directory holds no checkpoint and no finished run); without it `out_dir` must be
     empty, unless `overwrite` replaces the run in it (`pirlib.outputs`). The directory is locked while training.
     `select_at_stop` makes the evaluation where `max_steps` stops a selection candidate, for callers that stop on
-    purpose at planned evaluation points (`pirlib.experiments`); otherwise that stop is an interruption."""
+    purpose at planned evaluation points; otherwise that stop is an interruption. `evaluate_at` lists planned
+    evaluation steps that this one call evaluates as selection candidates while it trains on (`pirlib.experiments`
+    plans a learning curve this way): the same run, bit for bit, as stopping there with `select_at_stop` and
+    resuming, without rebuilding the data and the model at every point."""
     config = copy.deepcopy(config)
     if max_steps is not None:
         config.train.max_steps = max_steps
@@ -157,18 +162,26 @@ def fit(
         claim = claim_run_directory(out_dir, resume, overwrite) if runtime.is_main else contextlib.nullcontext()
         with claim:
             runtime.barrier()  # the other ranks look at out_dir only once the main process has claimed it
-            return Trainer(config, out_dir, runtime, resume, select_at_stop).run()
+            return Trainer(config, out_dir, runtime, resume, select_at_stop, evaluate_at).run()
     finally:
         runtime.close()
 
 
 class Trainer:
-    def __init__(self, config: Config, out_dir: Path, runtime: Runtime, resume: bool, select_at_stop: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        out_dir: Path,
+        runtime: Runtime,
+        resume: bool,
+        select_at_stop: bool,
+        evaluate_at: Sequence[int] = (),
+    ) -> None:
         from pirlib.losses import RetrievalObjective
         from pirlib.models import PIR
 
         self.config, self.runtime, self.paths = config, runtime, RunPaths(out_dir)
-        self.select_at_stop = select_at_stop
+        self.select_at_stop, self.evaluate_at = select_at_stop, frozenset(evaluate_at)
         train = config.train
         resume_from = existing_checkpoint(self.paths.last) if resume else None
         self._build_data()
@@ -336,7 +349,10 @@ class Trainer:
             )
             at_end = self.step % self.steps_per_epoch == 0 or self.step >= self.stop_step
             every = train.checkpoint_every_steps
-            if every and self.step % every == 0 and not at_end:
+            if self.step in self.evaluate_at and not at_end:  # a planned point inside the epoch
+                self._evaluate(epoch, end_of_epoch=False, candidate=True)
+                self._save_last()
+            elif every and self.step % every == 0 and not at_end:
                 self._save_last()
             if self.step >= self.stop_step:
                 break
@@ -345,7 +361,8 @@ class Trainer:
         end_of_epoch = self.step % self.steps_per_epoch == 0
         due = train.eval_every_epochs > 0 and (epoch + 1) % train.eval_every_epochs == 0
         stopped = self.step >= self.stop_step
-        scheduled = (end_of_epoch and (due or self.step == self.total_steps)) or (stopped and self.select_at_stop)
+        planned = due or self.step == self.total_steps or self.step in self.evaluate_at
+        scheduled = (end_of_epoch and planned) or (stopped and self.select_at_stop)
         if stopped or scheduled:
             self._evaluate(epoch, end_of_epoch, candidate=scheduled)
         elif end_of_epoch and runtime.is_main:
