@@ -44,7 +44,7 @@ def test_checks_pass_for_a_healthy_study_and_fail_for_a_broken_one():
         chance=1.77,
     )
     assert healthy["passed"].all() and len(healthy) == 6
-    assert healthy.loc["PIR (CL+AL): mR in the reference band", "requirement"] == "[12.50, 15.50]"  # the floor
+    assert healthy.loc["PIR (CL+AL): mR in the reference band", "requirement"] == "[11.00, 17.00]"  # the floor
     assert_checks(healthy)
     broken = study_checks(  # a learning rate of 0: chance-level retrieval, flat curves
         {"baseline": [1.8, 1.7, 1.9], "pir": [1.6, 1.8, 1.7]},
