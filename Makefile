@@ -1,13 +1,11 @@
 # The two commands of the README. Both create or reuse the virtual environment in .venv/ first.
-#   make reproduce   the main job: execute every notebook with papermill, in place, with its default parameters
-#                    (tiny profile, SynthRS, CPU); writes figures/NN_*.png and results/NN_*.{csv,md}. In three stages:
-#                    01; then 02 beside 03 (02 reads 01's data, and the prior only when it already exists); then 04
-#                    beside 05 (both read 03's runs); a notebook that fails stops the job after its stage
+#   make reproduce   the main job: execute every notebook in order with papermill, in place, with its default
+#                    parameters (tiny profile, SynthRS, CPU); writes figures/NN_*.png and results/NN_*.{csv,md}
 #   make test        unit tests and the papermill smoke run of every notebook with injected parameters (tests/),
 #                    then nbval: every notebook re-executed, cells marked `# NBVAL_CHECK_OUTPUT` must reproduce their
 #                    committed outputs (after notebooks/nbval_sanitize.cfg), and no cell may raise
 #   make lab         read and run the notebooks yourself: JupyterLab on notebooks/ (kernel: .venv's Python)
-# Chosen notebooks, one after the other: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
+# One notebook: make reproduce NOTEBOOKS=notebooks/02_vir_lca_construction.ipynb
 #   make reference   after `make reproduce`: store the default study's results (notebooks/reference/03_training.json)
 #                    for the checks of notebook 03 (tolerance bands anywhere, exact on this machine)
 #   make studies     after `make reproduce`: the recorded studies notebooks 03-05 read (docs/studies/*.json; over an hour on 2 cores)
@@ -17,11 +15,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-# stages of the main job: the notebooks of one stage (joined by +) run side by side
-STAGES := 01 02+03 04+05
-ifneq ($(origin NOTEBOOKS),file)
-STAGES := $(NOTEBOOKS)
-endif
 NBVAL := --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .PHONY: setup reproduce test lab lint reference studies
@@ -37,19 +30,10 @@ $(VENV)/.installed: pyproject.toml
 reproduce: setup
 	mkdir -p figures results
 	@job_start=$$(date +%s); \
-	execute() { \
+	for notebook in $(NOTEBOOKS); do \
 		start=$$(date +%s); \
-		PIRLIB_PROGRESS=lines $(BIN)/papermill --cwd notebooks --kernel python3 --no-progress-bar "$$1" "$$1" || return 1; \
-		echo "$$1: $$(( $$(date +%s) - start )) s"; \
-	}; \
-	for stage in $(STAGES); do \
-		pids=""; \
-		for part in $$(echo "$$stage" | tr + ' '); do \
-			case $$part in *.ipynb) notebook=$$part ;; *) notebook=$$(echo notebooks/$${part}_*.ipynb) ;; esac; \
-			execute "$$notebook" & pids="$$pids $$!"; \
-		done; \
-		failed=0; for pid in $$pids; do wait $$pid || failed=1; done; \
-		[ $$failed -eq 0 ] || exit 1; \
+		PIRLIB_PROGRESS=lines $(BIN)/papermill --cwd notebooks --kernel python3 --no-progress-bar "$$notebook" "$$notebook" || exit 1; \
+		echo "$$notebook: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	echo "main job: $$(( $$(date +%s) - job_start )) s"
 

@@ -30,7 +30,6 @@ from pirlib.data.format import DatasetFormatError, DatasetIndex, load_index
 from pirlib.data.gpu_augment import augment_batch, normalize_batch
 from pirlib.data.gpu_resident import decode_images
 from pirlib.data.images import load_rgb
-from pirlib.data.prefetch import prefetched
 from pirlib.data.synthrs.corpus import load_scene_corpus
 from pirlib.data.transforms import test_transform, train_transform
 from pirlib.progress import progress_bar
@@ -139,8 +138,7 @@ def train_one_epoch(
 class ResidentSceneBatches:
     """The prior's training images decoded once into a uint8 tensor on the device (`data.gpu_resident`); each epoch
     a seeded shuffle into full batches and the batched random resized crop + flip of `gpu_augment` (RandAugment only
-    when asked), no DataLoader and no PIL per step. On the CPU the next batches are made in a background thread
-    (`pirlib.data.prefetch`: the same batches, on another core while the current one trains)."""
+    when asked), no DataLoader and no PIL per step."""
 
     def __init__(
         self, items: Sequence[tuple[Path, int]], config: Config, batch_size: int, randaugment: bool, seed: int
@@ -154,11 +152,6 @@ class ResidentSceneBatches:
         return max(1, len(self.labels) // self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of one epoch: (images [B, 3, S, S] normalised, labels [B])."""
-        batches = self._batches(epoch)
-        return prefetched(batches) if self.device.type == "cpu" else batches
-
-    def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator(device=self.device).manual_seed(mixed_seed(self.seed, epoch))
         order = torch.randperm(len(self.labels), generator=generator, device=self.device)  # [N]
         for start in range(0, len(self) * self.batch_size, self.batch_size):

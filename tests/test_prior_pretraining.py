@@ -90,14 +90,3 @@ def test_resident_pretraining_is_deterministic_and_learns(data_root: Path, tmp_p
     assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
     first, last = runs[0]["history"][0], runs[0]["history"][-1]  # 3 passes were too few on another kernel path
     assert last["loss"] < first["loss"] and last["test_accuracy"] > first["test_accuracy"]
-
-
-def test_resident_prefetching_trains_the_same_prior(data_root: Path, tmp_path: Path, monkeypatch) -> None:
-    """On the CPU the resident batches (augmented, seeded) are made in a background thread; without it, same bytes."""
-    import pirlib.prior_pretraining as prior_pretraining
-
-    config = load_config(None, [*OVERRIDES, "data.gpu_resident=true", "data.augment=true"])
-    pretrain_scene_prior(config, data_root, tmp_path / "prefetched.safetensors", epochs=2, batch_size=8, log=None)
-    monkeypatch.setattr(prior_pretraining, "prefetched", lambda batches: batches)
-    pretrain_scene_prior(config, data_root, tmp_path / "inline.safetensors", epochs=2, batch_size=8, log=None)
-    assert (tmp_path / "prefetched.safetensors").read_bytes() == (tmp_path / "inline.safetensors").read_bytes()
