@@ -10,8 +10,6 @@
 #                    for the checks of notebook 03 (tolerance bands anywhere, exact on this machine)
 #   make studies     after `make reproduce`: the recorded studies notebooks 03-05 read (docs/studies/*.json; over an hour on 2 cores)
 # Executed notebooks get plain progress lines, not bars (PIRLIB_PROGRESS=lines; see pirlib/progress.py).
-# Set-up installs without compiling every module (pip --no-compile): Python compiles what it imports, on first use
-# (compiling all 18,000 files of the environment up front took 69 s; docs/benchmarks.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -26,7 +24,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[notebooks,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,dev]"
 	touch $@
 
 reproduce: setup
