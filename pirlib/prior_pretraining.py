@@ -152,6 +152,7 @@ class ResidentSceneBatches:
         return max(1, len(self.labels) // self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of one epoch: (images [B, 3, S, S] normalised, labels [B])."""
         generator = torch.Generator(device=self.device).manual_seed(mixed_seed(self.seed, epoch))
         order = torch.randperm(len(self.labels), generator=generator, device=self.device)  # [N]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
