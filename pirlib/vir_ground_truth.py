@@ -5,10 +5,10 @@ Each vision token of a test image has a kind — global, key, distractor, landma
 attributes (`pirlib.data.synthrs.token_map`); VIR's intermediates come from `PIR.encode_image(..., return_details=
 True)`. For one model on the test images:
 
-- belief AUC (scikit-learn `roc_auc_score`): inside each image, the belief of its key-object tokens scored against
-  that of its distractor tokens (resp. background tokens), averaged over the images that have both kinds. Within an
-  image, because rank & filter ranks the tokens of each image separately. 0.5 is a random ranking, 1 every key
-  token above every distractor.
+- belief AUC (the Mann-Whitney form of scikit-learn's `roc_auc_score`): inside each image, the belief of its
+  key-object tokens scored against that of its distractor tokens (resp. background tokens), averaged over the images
+  that have both kinds. Within an image, because rank & filter ranks the tokens of each image separately. 0.5 is a
+  random ranking, 1 every key token above every distractor.
 - key-object survival: the share of all key-object tokens of the test images that rank & filter keeps, against
   what a random filter keeps: filter_size / N of every kind (40 / 50 = 80 % in the tiny and paper profiles).
 - cross-attention shares: in each Spatial-PAE step, the prior query's attention mass (mean over heads; every query
@@ -16,13 +16,18 @@ True)`. For one model on the test images:
   the kept tokens (what uniform attention would give) and of all N tokens.
 
 `run_vir_metrics` does the whole computation for a trained run (its selected checkpoint) or for the untrained
-reference (a freshly initialised PIR with the run's scene prior); `study_vir_metrics` does it for every run of a
-study with VIR and the untrained reference; `vir_summary_table` gives mean ± std over seeds; `belief_examples`
+reference (a freshly initialised PIR with the run's scene prior), and keeps its result in the run directory
+(`vir_ground_truth.json`, keyed by the checkpoint's SHA-256, the test data's, the device and the reference seed), so
+that notebooks 04 and 05 compute each run's metrics once; `study_vir_metrics` does it for every run of a study with
+VIR and the untrained reference; `vir_summary_table` gives mean ± std over seeds; `belief_examples`
 gathers what the belief-map figure (`pirlib.plotting_ground_truth`) draws.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,13 +36,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader
 
+from pirlib.checkpoint import CHECKSUMS_KEY, WEIGHTS_FILE, atomic_write_json, file_sha256, read_metadata
 from pirlib.config import Config
 from pirlib.data import RetrievalDataset, load_index, test_transform
-from pirlib.data.format import DatasetIndex
-from pirlib.data.synthrs.token_map import TOKEN_KINDS, TokenMapConfig, load_attribute_records, token_kind_table
+from pirlib.data.format import INDEX_FILE, DatasetIndex
+from pirlib.data.synthrs.token_map import (
+    ATTRIBUTES_FILE,
+    TOKEN_KINDS,
+    TokenMapConfig,
+    load_attribute_records,
+    token_kind_table,
+)
+
+CACHE_FILE = "vir_ground_truth.json"  # in a run directory: [{"key": ..., "metrics": run_vir_metrics}]
+METRICS_VERSION = 1  # part of the cache key: raise it when vir_metrics changes what it computes
 
 
 @dataclass
@@ -68,15 +82,17 @@ def collect_vir_outputs(
 def belief_auc(belief: np.ndarray, kinds: np.ndarray, negative: str) -> tuple[float, int]:
     """(mean over images of the within-image AUC of key-object tokens against `negative` tokens, images used).
 
-    belief, kinds: [n, N]. NaN when no image has both kinds."""
+    belief, kinds: [n, N]. NaN when no image has both kinds. The AUC of one image is the probability that a key
+    token's belief exceeds a `negative` token's, ties counting half: the Mann-Whitney form of scikit-learn's
+    `roc_auc_score` (the tests check one against the other), computed from all key/negative pairs at once because
+    roc_auc_score's input checks cost 5 ms for each image."""
     positive_code, negative_code = TOKEN_KINDS.index("key"), TOKEN_KINDS.index(negative)
     scores = []
     for image_belief, image_kinds in zip(belief, kinds, strict=True):
-        chosen = (image_kinds == positive_code) | (image_kinds == negative_code)  # [N]
-        labels = image_kinds[chosen] == positive_code
-        if labels.all() or not labels.any():
-            continue
-        scores.append(roc_auc_score(labels, image_belief[chosen]))
+        key = image_belief[image_kinds == positive_code][:, None]  # [k, 1]
+        other = image_belief[image_kinds == negative_code][None, :]  # [1, m]
+        if key.size and other.size:
+            scores.append(float(np.mean(key > other) + 0.5 * np.mean(key == other)))
     return (float(np.mean(scores)) if scores else float("nan")), len(scores)
 
 
@@ -140,10 +156,26 @@ def split_token_kinds(
 ) -> tuple[DatasetIndex, list[int], np.ndarray]:
     """(the dataset index, the image ids of `split` in index order, their token kinds [n, 1 + g*g])."""
     index = load_index(data_root)
-    records = load_attribute_records(data_root)
     image_ids = index.split_ids(split)
-    kinds = token_kind_table([records[index.images[i].file] for i in image_ids], grid_side, token_config)
-    return index, image_ids, kinds
+    stamps = tuple(_file_stamp(Path(data_root) / name) for name in (INDEX_FILE, ATTRIBUTES_FILE))
+    return index, image_ids, _token_kinds(str(Path(data_root).resolve()), stamps, grid_side, split, token_config)
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_mtime_ns, status.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _token_kinds(
+    data_root: str, stamps: tuple, grid_side: int, split: str, token_config: TokenMapConfig | None
+) -> np.ndarray:
+    """The token kinds of split_token_kinds, computed once per dataset version (`stamps`: its files' mtime and size)
+    and grid: every run of a study asks for the same table. Read-only, as it is shared."""
+    index, records = load_index(data_root), load_attribute_records(data_root)
+    kinds = token_kind_table([records[index.images[i].file] for i in index.split_ids(split)], grid_side, token_config)
+    kinds.setflags(write=False)
+    return kinds
 
 
 def model_vir_metrics(
@@ -183,14 +215,51 @@ def run_vir_metrics(
     `untrained_seed`, of the untrained reference built from that run (its config and scene prior).
 
     `data_root` defaults to the run config's data.root (relative to where the run was started)."""
-    from pirlib.checkpoint import load_model
+    from pirlib.checkpoint import load_config_from_checkpoint, load_model
     from pirlib.evaluation import find_checkpoint
 
-    model, config = load_model(find_checkpoint(run_dir), device=device)
+    checkpoint = find_checkpoint(run_dir)
+    root = Path(data_root) if data_root is not None else Path(load_config_from_checkpoint(checkpoint).data.root)
+    key = _cache_key(checkpoint, root, device, untrained_seed)
+    cache = Path(run_dir) / CACHE_FILE
+    entries = _cached_entries(cache)
+    for entry in entries:
+        if entry["key"] == key:
+            return entry["metrics"]
+    model, config = load_model(checkpoint, device=device)
     if untrained_seed is not None:
         model = untrained_reference(model, config, untrained_seed)
-    root = Path(data_root) if data_root is not None else Path(config.data.root)
-    return model_vir_metrics(model, config, root, device)[0]
+    metrics = model_vir_metrics(model, config, root, device)[0]
+    with contextlib.suppress(OSError):  # a read-only run directory: the metrics are still returned, only not kept
+        atomic_write_json(cache, [*entries, {"key": key, "metrics": metrics}])
+    return metrics
+
+
+def _cache_key(checkpoint: Path, data_root: Path, device: str, untrained_seed: int | None) -> dict:
+    """What run_vir_metrics' result depends on: the weights, the test images' attributes and index, the device."""
+    weights = read_metadata(checkpoint).get(CHECKSUMS_KEY, {}).get(WEIGHTS_FILE) or file_sha256(
+        checkpoint / WEIGHTS_FILE
+    )
+    return {
+        "metrics_version": METRICS_VERSION,
+        "checkpoint": checkpoint.name,
+        "weights_sha256": weights,
+        "dataset_sha256": file_sha256(data_root / INDEX_FILE),
+        "attributes_sha256": file_sha256(data_root / ATTRIBUTES_FILE),
+        "device": str(device),
+        "untrained_seed": untrained_seed,
+    }
+
+
+def _cached_entries(cache: Path) -> list[dict]:
+    """The entries of a run's VIR metrics cache; none when it is missing or unreadable (it is then rewritten)."""
+    try:
+        entries = json.loads(cache.read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [entry for entry in entries if isinstance(entry, dict) and {"key", "metrics"} <= entry.keys()]
 
 
 def study_vir_metrics(

@@ -3,6 +3,8 @@ untrained model on a tiny SynthRS, a tiny trained run, the summary table and the
 
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -45,6 +47,21 @@ def test_belief_auc_is_within_each_image():
     # Pooled over images image 1's large values would mix in; within each image they do not.
     assert belief_auc(belief * np.array([[1.0], [100.0]]), kinds, "distractor") == (1.0, 1)
     assert np.isnan(belief_auc(belief[1:], kinds[1:], "distractor")[0])
+
+
+def test_belief_auc_equals_scikit_learns_roc_auc_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    kinds = rng.choice([KEY, DISTRACTOR, BACKGROUND], size=(40, 50))  # [images, tokens]
+    belief = rng.integers(0, 6, size=(40, 50)) / 5.0  # six levels: many ties
+    for negative, code in (("distractor", DISTRACTOR), ("background", BACKGROUND)):
+        expected = []
+        for image_belief, image_kinds in zip(belief, kinds, strict=True):
+            chosen = (image_kinds == KEY) | (image_kinds == code)
+            expected.append(roc_auc_score(image_kinds[chosen] == KEY, image_belief[chosen]))
+        auc, images = belief_auc(belief, kinds, negative)
+        assert images == 40 and auc == pytest.approx(np.mean(expected), abs=1e-12)
 
 
 def test_key_survival_counts_kept_key_tokens():
@@ -130,6 +147,38 @@ def test_trained_run_and_its_untrained_reference(synthrs, study):
     assert table.loc["untrained PIR", "seeds"] == 2 and table.loc["PIR", "random survival"] == "0.800"
     assert " ± " in table.loc["untrained PIR", "AUC key vs background"]
     assert table.loc["untrained PIR", "images with key and background tokens"] == "16"
+
+
+def test_run_metrics_are_kept_in_the_run_directory(synthrs, study, monkeypatch):
+    import pirlib.vir_ground_truth as vir_ground_truth
+
+    run = study["pir"][0]
+    (run / vir_ground_truth.CACHE_FILE).unlink(missing_ok=True)
+    computed = run_vir_metrics(run, synthrs)
+    entries = json.loads((run / vir_ground_truth.CACHE_FILE).read_text())
+    assert [entry["key"]["untrained_seed"] for entry in entries] == [None] and entries[0]["metrics"] == computed
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although the run directory holds these metrics")
+
+    monkeypatch.setattr(vir_ground_truth, "model_vir_metrics", refuse)
+    assert run_vir_metrics(run, synthrs) == computed
+    with pytest.raises(AssertionError, match="recomputed"):  # another key: the untrained reference
+        run_vir_metrics(run, synthrs, untrained_seed=0)
+    monkeypatch.undo()
+    reference = run_vir_metrics(run, synthrs, untrained_seed=0)
+    assert len(json.loads((run / vir_ground_truth.CACHE_FILE).read_text())) == 2 and reference != computed
+
+
+def test_a_changed_checkpoint_is_measured_again(synthrs, study, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(study["pir"][1], run)
+    first = run_vir_metrics(run, synthrs)
+    shutil.rmtree(run / "best")
+    shutil.copytree(study["pir"][0] / "best", run / "best")  # other weights in the same run directory
+    assert run_vir_metrics(run, synthrs) == run_vir_metrics(study["pir"][0], synthrs) != first
 
 
 def test_study_rows_skip_models_without_vir(synthrs, study):
