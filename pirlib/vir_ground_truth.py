@@ -38,7 +38,15 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from pirlib.checkpoint import CHECKSUMS_KEY, WEIGHTS_FILE, atomic_write_json, file_sha256, read_metadata
+from pirlib.checkpoint import (
+    CHECKSUMS_KEY,
+    WEIGHTS_FILE,
+    atomic_write_json,
+    file_sha256,
+    load_config_from_checkpoint,
+    load_model,
+    read_metadata,
+)
 from pirlib.config import Config
 from pirlib.data import RetrievalDataset, load_index, test_transform
 from pirlib.data.format import INDEX_FILE, DatasetIndex
@@ -215,7 +223,6 @@ def run_vir_metrics(
     `untrained_seed`, of the untrained reference built from that run (its config and scene prior).
 
     `data_root` defaults to the run config's data.root (relative to where the run was started)."""
-    from pirlib.checkpoint import load_config_from_checkpoint, load_model
     from pirlib.evaluation import find_checkpoint
 
     checkpoint = find_checkpoint(run_dir)
