@@ -40,6 +40,7 @@ RUN_ENTRIES = {
     "train.log",
     "progress.json",
     "test_embeddings.safetensors",
+    "vir_ground_truth.json",  # pirlib.vir_ground_truth.CACHE_FILE: kept by notebooks 04 and 05
     LOCK_FILE,
 }
 FINISHED_RUN = "eval.json"

@@ -19,6 +19,7 @@ from pirlib.checkpoint import load_model
 from pirlib.data.format import load_index
 from pirlib.data.synthrs.token_map import TOKEN_KINDS, landmark_mask, load_attribute_records, object_polygons
 from pirlib.models import PIR
+from pirlib.outputs import RUN_ENTRIES
 from pirlib.plotting_ground_truth import belief_ground_truth_figure
 from pirlib.train import fit
 from pirlib.vir_ground_truth import (
@@ -157,6 +158,7 @@ def test_run_metrics_are_kept_in_the_run_directory(synthrs, study, monkeypatch):
     computed = run_vir_metrics(run, synthrs)
     entries = json.loads((run / vir_ground_truth.CACHE_FILE).read_text())
     assert [entry["key"]["untrained_seed"] for entry in entries] == [None] and entries[0]["metrics"] == computed
+    assert vir_ground_truth.CACHE_FILE in RUN_ENTRIES  # a run's own file: --overwrite clears it with the run
 
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed although the run directory holds these metrics")
