@@ -19,7 +19,6 @@ console output), `progress.json` (the state of its progress bar while it runs, r
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pirlib.checkpoint import atomic_write_bytes, atomic_write_json
+from pirlib.checkpoint import atomic_write_bytes, atomic_write_json, file_sha256
 from pirlib.config import Config, ConfigError, apply_overrides, load_config, to_dict
 from pirlib.progress import STATUS_FILE, StudyProgress, reporting_to
 
@@ -105,14 +104,6 @@ def plan_runs(
 
 # --------------------------------------------------------------------------------------------------------------------
 # finished runs: same config, same inputs
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_inputs(config: Config) -> dict[str, str | None]:

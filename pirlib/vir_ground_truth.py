@@ -39,13 +39,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from pirlib.checkpoint import (
-    CHECKSUMS_KEY,
     WEIGHTS_FILE,
     atomic_write_json,
     file_sha256,
     load_config_from_checkpoint,
     load_model,
-    read_metadata,
 )
 from pirlib.config import Config
 from pirlib.data import RetrievalDataset, load_index, test_transform
@@ -244,13 +242,10 @@ def run_vir_metrics(
 
 def _cache_key(checkpoint: Path, data_root: Path, device: str, untrained_seed: int | None) -> dict:
     """What run_vir_metrics' result depends on: the weights, the test images' attributes and index, the device."""
-    weights = read_metadata(checkpoint).get(CHECKSUMS_KEY, {}).get(WEIGHTS_FILE) or file_sha256(
-        checkpoint / WEIGHTS_FILE
-    )
     return {
         "metrics_version": METRICS_VERSION,
         "checkpoint": checkpoint.name,
-        "weights_sha256": weights,
+        "weights_sha256": file_sha256(checkpoint / WEIGHTS_FILE),
         "dataset_sha256": file_sha256(data_root / INDEX_FILE),
         "attributes_sha256": file_sha256(data_root / ATTRIBUTES_FILE),
         "device": str(device),
