@@ -4,7 +4,7 @@ such as epoch and step, and the SHA-256 of the weight files), when given the `to
 `training_state.pt` (optimiser, scheduler, step, RNG states: plain tensors and numbers, loadable with
 `torch.load(weights_only=True)`).
 
-Every file is written atomically (temporary file in the same directory, then `os.replace`), and a whole checkpoint
+Every file is written atomically (`pirlib.io.atomic_write`), and a whole checkpoint
 directory is replaced atomically too (`atomic_directory`: written beside, then swapped in by renames), so an
 interruption, even SIGKILL, never leaves a half-written checkpoint behind. A file whose bytes no longer match the
 checksum recorded in `checkpoint.json` is reported by name.
@@ -12,58 +12,33 @@ checksum recorded in `checkpoint.json` is reported by name.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pirlib.config import Config, ConfigError, from_dict, to_dict
+from pirlib.data.format import read_json_file
+from pirlib.io import atomic_write, atomic_write_json, file_sha256
+from pirlib.models.weights import unreadable
 
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "checkpoint.json"
 TOKENIZER_DIR = "tokenizer"
 TRAINING_STATE_FILE = "training_state.pt"
 CHECKSUMS_KEY = "sha256"  # checkpoint.json: {file name: SHA-256 hex digest}
+CHECKPOINT_ENTRIES = (WEIGHTS_FILE, METADATA_FILE, TOKENIZER_DIR, TRAINING_STATE_FILE)  # all a checkpoint holds
 DATA_ROOT_KEY = "data_root"  # checkpoint.json: absolute path of the dataset the model was trained on
 TOKENIZER_KEY = "tokenizer_sha256"  # checkpoint.json: fingerprint of the tokenizer the model was trained with
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint directory or file is missing, corrupt or does not match the model."""
-
-
-def atomic_write_bytes(path: Path, writer) -> None:
-    """Call `writer(temporary_path)` then rename the temporary file to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n"))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model(
@@ -75,7 +50,7 @@ def save_model(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    atomic_write_bytes(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
     metadata = dict(metadata or {})
     if tokenizer is not None:
         from pirlib.data.tokenizer import tokenizer_fingerprint
@@ -85,6 +60,16 @@ def save_model(
     checksums = {**metadata.pop(CHECKSUMS_KEY, {}), WEIGHTS_FILE: file_sha256(directory / WEIGHTS_FILE)}
     atomic_write_json(directory / METADATA_FILE, {"config": to_dict(config), **metadata, CHECKSUMS_KEY: checksums})
     return directory
+
+
+def remove_checkpoint_entries(directory: str | os.PathLike) -> None:
+    """Delete the files of a pirlib checkpoint (`CHECKPOINT_ENTRIES`) in `directory`, leaving anything else there."""
+    for name in CHECKPOINT_ENTRIES:
+        path = Path(directory) / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def verify_checksum(directory: str | os.PathLike, name: str) -> None:
@@ -107,10 +92,18 @@ def read_metadata(directory: str | os.PathLike) -> dict:
             f"{path}: not found; a pirlib checkpoint directory holds {METADATA_FILE} and "
             f"{WEIGHTS_FILE} (written by `pirlib train` or `pirlib convert-official`)"
         )
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: corrupt JSON ({error}); re-create the checkpoint") from error
+    advice = "re-create the checkpoint"
+    metadata = read_json_file(path, CheckpointError, advice)
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"not a JSON object but a {type(metadata).__name__} ({path}): {advice}")
+    for key, kind in ((CHECKSUMS_KEY, dict), (TOKENIZER_KEY, str), (DATA_ROOT_KEY, str)):
+        if key in metadata and not isinstance(metadata[key], kind):
+            raise CheckpointError(
+                f"'{key}' is a {type(metadata[key]).__name__}, not a {kind.__name__} ({path}): {advice}"
+            )
+    if not all(isinstance(value, str) for value in metadata.get(CHECKSUMS_KEY, {}).values()):
+        raise CheckpointError(f"'{CHECKSUMS_KEY}' must map file names to hex digests ({path}): {advice}")
+    return metadata
 
 
 def load_config_from_checkpoint(directory: str | os.PathLike) -> Config:
@@ -162,7 +155,13 @@ def load_tokenizer(directory: str | os.PathLike):
         return None
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast.from_pretrained(str(path))
+    try:
+        return PreTrainedTokenizerFast.from_pretrained(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a truncated file
+        raise CheckpointError(
+            f"the checkpoint's tokenizer cannot be read ({path}: {type(error).__name__}, truncated or corrupt): "
+            f"restore {path}/ or re-create the checkpoint"
+        ) from None
 
 
 def recorded_data_root(directory: str | os.PathLike, config: Config) -> Path:
@@ -207,7 +206,7 @@ def save_training_state(directory: str | os.PathLike, state: dict) -> str:
 
     `state` must hold only tensors, numbers, strings, None and lists/tuples/dicts of them (weights_only loading)."""
     path = Path(directory) / TRAINING_STATE_FILE
-    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return file_sha256(path)
 
 
@@ -221,8 +220,8 @@ def load_training_state(directory: str | os.PathLike) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types (pickle, zip, runtime) for a damaged file
         raise CheckpointError(
-            f"{path}: corrupt or truncated training state ({error}); resume from another one"
-        ) from error
+            f"unreadable training state ({path}: {unreadable(error)}): resume from another checkpoint"
+        ) from None
 
 
 def _sibling(path: Path, role: str) -> Path:
@@ -252,9 +251,24 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def existing_checkpoint(path: str | os.PathLike) -> Path | None:
-    """`path` if it is a directory, else the complete copy left by an `atomic_directory` swap interrupted midway."""
+    """`path` if it is a directory, else the complete copy left by an `atomic_directory` swap interrupted midway.
+
+    Every reader of a checkpoint that may be replaced (evaluation's `find_checkpoint`, `train --resume`) resolves it
+    here, so after any crash they all find the same checkpoint."""
     path = Path(path)
     for candidate in (path, _sibling(path, "previous")):
         if candidate.is_dir():
             return candidate
     return None
+
+
+def repair_interrupted_swap(path: str | os.PathLike) -> None:
+    """Finish an `atomic_directory` swap a crash interrupted: `path` is restored from its complete `.NAME.previous`
+    copy when it is missing (the replacement never became current), and the copies left beside it are removed.
+    Only the holder of the directory's lock may call it (`pirlib.output_folders.claim_run_directory`)."""
+    path = Path(path)
+    previous = _sibling(path, "previous")
+    if not path.is_dir() and previous.is_dir():
+        os.replace(previous, path)
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(_sibling(path, "partial"), ignore_errors=True)

@@ -67,12 +67,23 @@ def main(argv: list[str] | None = None) -> int:
 def expected_failure(error: BaseException) -> str | None:
     """The one-line message of an expected failure, or None for a bug (whose traceback must be seen)."""
     from pirlib.commands import user_errors
-    from pirlib.outputs import is_write_error
+    from pirlib.output_folders import is_write_error
 
     if isinstance(error, KeyboardInterrupt):
         return "interrupted (Ctrl-C): outputs are written atomically; rerun the command (train: add --resume)"
     if isinstance(error, user_errors()):
-        return str(error)
+        return _without_worker_traceback(str(error))
     if isinstance(error, OSError) and is_write_error(error):
-        return f"cannot write ({error.strerror}) ({error.filename}): free some space or choose a writable --out"
+        where = error.filename or "the output being written"
+        return f"cannot write ({error.strerror}) ({where}): free some space or choose a writable --out"
     return None
+
+
+def _without_worker_traceback(message: str) -> str:
+    """The original message of an error raised in a DataLoader worker (which torch re-raises in the main process
+    with the worker's whole traceback as its message: "Caught X in DataLoader worker ... Original Traceback ...")."""
+    if "Original Traceback" not in message:
+        return message
+    last = message.rstrip().splitlines()[-1]  # "package.module.ErrorType: the original message"
+    kind, separator, original = last.partition(": ")
+    return original if separator and "." in kind and " " not in kind else last

@@ -1,13 +1,16 @@
 """Configuration: nested dataclasses whose defaults are the paper's hyper-parameters.
 
 The defaults reproduce the PIR paper's setting (Pan, Ma, Bai, ACM MM 2023; the official `configs/Retrieval_rsitmd.yaml`,
-see `../shared/PIR_SPEC.md` §1). YAML files in `configs/` override them; `--set section.field=value` overrides a YAML.
-Paths to pretrained weights are not hyper-parameters: they default to None (random initialisation) and the paper
+see docs/official_behaviour.md §1). YAML files in `configs/` override them; `--set section.field=value` overrides a
+YAML. Paths to pretrained weights are not hyper-parameters: they default to None (random initialisation) and the paper
 profiles set them.
 
-Loading is strict: an unknown or misspelt key is an error naming the key and the closest valid one, a value of the
-wrong type is an error naming the expected type, and a number outside its valid range (`VALID_RANGES`, one line per
-field) is an error naming the key, the value and the range. Every run directory stores the fully resolved config
+Loading is strict: an unknown or misspelt key is an error naming the key and the closest valid one, a key given twice
+in one mapping (at any depth) is an error naming the key and its lines, a value of the wrong type is an error naming
+the expected type, a number outside its valid range (`VALID_RANGES`, one line per field; NaN and infinities are
+never valid) is an error naming the key, the value and the range, and so is a combination the model cannot be built
+with (`check_constraints`: widths divisible by their head counts, one head count per Swin stage, captions no longer
+than the position table). Every run directory stores the fully resolved config
 (`save_config`), so a run can always be reproduced from its own folder.
 """
 
@@ -15,8 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
-import tempfile
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -24,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from pirlib.io import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -58,6 +63,19 @@ class PriorConfig:
 
 
 @dataclass
+class PriorTrainingConfig:
+    """Pretraining of the scene prior on scene classification (`pirlib pretrain-prior`; the paper uses a ResNet-50
+    pretrained on AID, these settings make one on the dataset's own scenes or on a scene corpus)."""
+
+    epochs: int = 10  # passes over the training images
+    batch_size: int = 64  # images per step
+    learning_rate: float = 2e-3  # AdamW peak learning rate, cosine decay to 0
+    weight_decay: float = 0.05  # AdamW weight decay
+    randaugment: bool = False  # the official RandAugment on top of crop and flip (blurs the colour cues of scenes)
+    seed: int | None = None  # None: train.seed
+
+
+@dataclass
 class TextConfig:
     """BERT text encoder (transformers `BertModel`, no pooler). Paper: bert-base-uncased."""
 
@@ -82,6 +100,9 @@ class ModelConfig:
     embed_dim: int = 512  # dimension D of the common subspace
     use_vir: bool = True  # Vision Instruction Representation; False with use_lca False is the baseline
     use_lca: bool = True  # Language Cycle Attention
+    prior_fusion: bool = (
+        False  # control without VIR: image embedding + linear(scene-prior feature) (needs use_vir false)
+    )
     filter_size: int = 40  # tokens kept by rank & filter (of 50 in the paper)
     num_instruction_layers: int = 2  # Spatial-PAE steps in VIR (official `instru_num`)
     num_cycles: int = 3  # Temporal-PAE cycles in LCA (official `cycle_num`)
@@ -133,14 +154,35 @@ class TrainConfig:
     eps: float = 1e-8  # AdamW epsilon
     warmup_fraction: float = 0.1  # share of steps with linear warm-up, then linear decay to 0
     max_steps: int | None = None  # cap on total optimisation steps (counting steps before a resume)
-    seed: int = 42  # seeds model init, data order and augmentation
+    seed: int = 42  # seeds every random source below that is left at None
+    split_seed: int | None = None  # the validation hold-out of the training images (None: seed)
+    init_seed: int | None = None  # the initial weights of every module (None: seed)
+    data_seed: int | None = None  # the data order and the augmentation (None: seed)
+    dropout_seed: int | None = None  # the dropout and drop-path masks (None: seed)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16
     compile: bool = False  # torch.compile the model
     channels_last: bool = True  # channels-last image tensors and convolution weights (faster on GPU and CPU)
     eval_every_epochs: int = 1  # validation (and test) evaluation period; 0 = only at the end
-    checkpoint_every_steps: int = 0  # extra mid-epoch checkpoints (0 = end of epoch only)
+    checkpoint_every_steps: int = 0  # extra mid-epoch last/ checkpoints every this many steps (0 = none)
+    save_last_every_epochs: int = 1  # last/ (the --resume checkpoint) period in epochs; 0 = only where training stops
     eval_batch_size: int = 256  # batch size when embedding images and captions for evaluation
+
+
+def uses_scene_prior(model: ModelConfig) -> bool:
+    """Whether a model with these settings has the frozen scene prior (VIR, or the prior-fusion control)."""
+    return model.use_vir or model.prior_fusion
+
+
+SEED_SOURCES = ("split", "init", "data", "dropout")  # the random sources of a run, each with its own seed field
+
+
+def seed_of(train: TrainConfig, source: str) -> int:
+    """The seed of one random source of a run (`SEED_SOURCES`): its own field, else `train.seed`."""
+    if source not in SEED_SOURCES:
+        raise ValueError(f"unknown random source '{source}': expected one of {', '.join(SEED_SOURCES)}")
+    own = getattr(train, f"{source}_seed")
+    return train.seed if own is None else own
 
 
 @dataclass
@@ -150,6 +192,7 @@ class Config:
     name: str = "pir"  # a label for the run
     vision: VisionConfig = field(default_factory=VisionConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
+    prior_training: PriorTrainingConfig = field(default_factory=PriorTrainingConfig)
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -171,6 +214,8 @@ class Range:
     open_high: bool = False
 
     def contains(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
         above = self.low is None or (value > self.low if self.open_low else value >= self.low)
         below = self.high is None or (value < self.high if self.open_high else value <= self.high)
         return above and below
@@ -198,6 +243,10 @@ VALID_RANGES: dict[str, Range] = {
     "vision.num_heads": AT_LEAST_1,
     "vision.window_size": AT_LEAST_1,
     "vision.drop_path_rate": PROBABILITY,
+    "prior_training.epochs": AT_LEAST_1,
+    "prior_training.batch_size": AT_LEAST_1,
+    "prior_training.learning_rate": POSITIVE,
+    "prior_training.weight_decay": AT_LEAST_0,
     "text.vocab_size": AT_LEAST_1,
     "text.hidden_size": AT_LEAST_1,
     "text.num_layers": AT_LEAST_1,
@@ -231,6 +280,7 @@ VALID_RANGES: dict[str, Range] = {
     "train.max_steps": AT_LEAST_1,
     "train.eval_every_epochs": AT_LEAST_0,
     "train.checkpoint_every_steps": AT_LEAST_0,
+    "train.save_last_every_epochs": AT_LEAST_0,
     "train.eval_batch_size": AT_LEAST_1,
 }
 
@@ -244,13 +294,42 @@ def check_ranges(config: Config, where: str = "config") -> None:
         for item in value if isinstance(value, list) else [value]:
             if item is not None and not (isinstance(item, int | float) and valid.contains(item)):
                 raise ConfigError(
-                    f"{key}={value!r} is out of range ({where}): {key} must be in {valid}; set a value in that range"
+                    f"{key}={value!r} is out of range ({where}): {key} must be a finite number in {valid}; set a "
+                    f"value in that range"
                 )
-    if config.model.min_temperature > config.model.max_temperature:
+    check_constraints(config, where)
+
+
+def check_constraints(config: Config, where: str = "config") -> None:
+    """Raise ConfigError for the first combination of fields the model cannot be built with."""
+    model, text, vision = config.model, config.text, config.vision
+    if model.min_temperature > model.max_temperature:
         raise ConfigError(
-            f"model.min_temperature={config.model.min_temperature} exceeds model.max_temperature="
-            f"{config.model.max_temperature} ({where}): the temperatures are clamped to [min, max]; swap them"
+            f"model.min_temperature={model.min_temperature} exceeds model.max_temperature="
+            f"{model.max_temperature} ({where}): the temperatures are clamped to [min, max]; swap them"
         )
+    for width, heads in (("model.embed_dim", "model.num_attention_heads"), ("text.hidden_size", "text.num_heads")):
+        width_value, heads_value = _field(config, width), _field(config, heads)
+        if width_value % heads_value:
+            raise ConfigError(
+                f"{width}={width_value} is not divisible by {heads}={heads_value} ({where}): each attention head "
+                f"takes an equal share of the width; choose values where {heads} divides {width}"
+            )
+    if len(vision.depths) != len(vision.num_heads):
+        raise ConfigError(
+            f"vision.depths={list(vision.depths)} and vision.num_heads={list(vision.num_heads)} differ in length "
+            f"({where}): give one head count per Swin stage"
+        )
+    if text.max_tokens > text.max_position_embeddings:
+        raise ConfigError(
+            f"text.max_tokens={text.max_tokens} exceeds text.max_position_embeddings={text.max_position_embeddings} "
+            f"({where}): captions cannot be longer than the position table; lower text.max_tokens"
+        )
+
+
+def _field(config: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -350,6 +429,40 @@ def to_dict(config: Any) -> dict[str, Any]:
 # files and overrides
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, typing.Hashable):
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise _DuplicateKey(key, line, first_lines[key])
+            first_lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """The YAML document `text` as `yaml.safe_load` reads it, but a key given twice in one mapping is a ConfigError
+    naming the key, `where` (the file or the override) and both lines."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as duplicate:
+        raise ConfigError(
+            f"duplicate key '{duplicate.key}' ({where}, line {duplicate.line}; first given on line "
+            f"{duplicate.first_line}): YAML would keep only the last; merge them into one '{duplicate.key}'"
+        ) from None
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:
     """Paper defaults, then the YAML file at `path` (if any), then `section.field=value` overrides."""
     data: dict[str, Any] = {}
@@ -358,9 +471,11 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (the shipped profiles are in configs/)")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"not UTF-8 text (byte {error.start}) ({path}): save the file as UTF-8") from error
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from error
+            raise ConfigError(f"not valid YAML ({path}: {' '.join(str(error).split())}): fix the file") from error
         where = str(path)
     else:
         where = "config"
@@ -390,10 +505,21 @@ def apply_overrides(config: Config, overrides: list[str], where: str = "config")
             else:
                 if dataclasses.is_dataclass(hint):
                     raise ConfigError(f"override '{override}': '{part}' is a section; set one of its fields")
-                node[part] = yaml.safe_load(raw) if raw.strip() else None
+                node[part] = _override_value(override, raw)
     config = from_dict(Config, data, "config (after --set overrides)")
     check_ranges(config, f"{where} with --set overrides" if overrides else where)
     return config
+
+
+def _override_value(override: str, raw: str) -> Any:
+    """The YAML value of a `--set` assignment (None when blank), ConfigError naming the override when unreadable."""
+    if not raw.strip():
+        return None
+    try:
+        return parse_yaml(raw, f"override '{override}'")
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(f"the value is not valid YAML: {problem} (override '{override}'): quote or fix it") from None
 
 
 def dump_config(config: Config) -> str:
@@ -402,8 +528,4 @@ def dump_config(config: Config) -> str:
 
 def save_config(config: Config, path: str | os.PathLike) -> None:
     """Write the fully resolved config as YAML, atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        handle.write(dump_config(config))
-    os.replace(handle.name, path)
+    atomic_write_text(path, dump_config(config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import torch
 import torch.distributed as dist
 
@@ -9,18 +11,6 @@ import torch.distributed as dist
 def is_distributed() -> bool:
     """True only inside an initialised process group with more than one rank."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def world_size() -> int:
-    return dist.get_world_size() if is_distributed() else 1
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def is_main_process() -> bool:
-    return rank() == 0
 
 
 class _AllGatherWithGradient(torch.autograd.Function):
@@ -51,3 +41,34 @@ def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if not is_distributed():
         return tensor
     return _AllGatherWithGradient.apply(tensor)
+
+
+class RankFailed(RuntimeError):
+    """Another rank failed with an unexpected error (a bug); its traceback is in that rank's output."""
+
+
+def _sendable(error: Exception) -> Exception:
+    """`error` when it survives pickling (what `all_gather_object` does to it), else a `RankFailed` naming it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RankFailed(f"{type(error).__name__}: {error}")
+    return error
+
+
+def first_failure(error: Exception | None) -> tuple[int, Exception] | None:
+    """Every rank says whether it failed (a collective: every rank must call it at the same point) → (the lowest
+    failing rank, its error as received) or None when no rank failed."""
+    received: list[Exception | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(received, None if error is None else _sendable(error))
+    return next(((rank, failure) for rank, failure in enumerate(received) if failure is not None), None)
+
+
+def peer_error(rank: int, error: Exception) -> Exception:
+    """What a rank raises for the failure of `rank`: a user error (bad input, an output in use, a full disk) as
+    itself, so that every rank reports the same line; anything else as `RankFailed`."""
+    from pirlib.commands import user_errors
+
+    if isinstance(error, (*user_errors(), OSError)):
+        return error
+    return RankFailed(f"rank {rank} failed ({type(error).__name__}: {error}): its traceback is in that rank's output")

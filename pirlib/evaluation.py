@@ -1,4 +1,4 @@
-"""Embedding a retrieval set and scoring it (paper §4.1 "Evaluation metrics"; PIR_SPEC §2.6).
+"""Embedding a retrieval set and scoring it (paper §4.1 "Evaluation metrics"; docs/official_behaviour.md §2.6).
 
 All images and all captions of a split are embedded once; the score of (image, caption) is the dot product of their
 L2-normalised embeddings (cosine similarity), with no re-ranking, and `pirlib.metrics.retrieval_metrics` turns the
@@ -18,8 +18,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from pirlib.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_tokenizer, load_model, recorded_data_root
-from pirlib.config import Config, ConfigError
+from pirlib.checkpoint import (
+    WEIGHTS_FILE,
+    CheckpointError,
+    checkpoint_tokenizer,
+    existing_checkpoint,
+    load_config_from_checkpoint,
+    load_model,
+    recorded_data_root,
+)
+from pirlib.config import Config, ConfigError, seed_of
 from pirlib.data import (
     CaptionCollator,
     RetrievalDataset,
@@ -28,7 +36,7 @@ from pirlib.data import (
     split_train_validation,
     test_transform,
 )
-from pirlib.data.format import DatasetIndex
+from pirlib.data.format import INDEX_FILE, DatasetIndex
 from pirlib.metrics import protocol_report, retrieval_metrics
 from pirlib.progress import progress_bar
 from pirlib.training.runtime import resolve_device
@@ -113,11 +121,15 @@ def evaluate_protocols(
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint directory (holding model.safetensors), or a run directory (its best/, else last/)."""
+    """A checkpoint directory (holding model.safetensors), or a run directory (its best/, else last/).
+
+    Each is resolved by `pirlib.checkpoint.existing_checkpoint`: a checkpoint whose replacement was interrupted is
+    found in the complete copy beside it, so a run never falls back to last/ while its selected best/ exists."""
     path = Path(path)
     for candidate in (path, path / "best", path / "last"):
-        if (candidate / WEIGHTS_FILE).is_file():
-            return candidate
+        found = existing_checkpoint(candidate)
+        if found is not None and (found / WEIGHTS_FILE).is_file():
+            return found
     raise CheckpointError(
         f"{path}: no {WEIGHTS_FILE} here nor in {path / 'best'} or {path / 'last'}; pass a checkpoint directory "
         f"or a run directory written by `pirlib train`"
@@ -128,7 +140,9 @@ def split_image_ids(index: DatasetIndex, config: Config, split: str) -> list[int
     """Image ids of "test", "train" or "validation" (the held-out training images of the run's config)."""
     if split == "test":
         return index.split_ids("test")
-    train_ids, validation_ids = split_train_validation(index, config.data.validation_fraction, config.train.seed)
+    train_ids, validation_ids = split_train_validation(
+        index, config.data.validation_fraction, seed_of(config.train, "split")
+    )
     if split == "train":
         return train_ids
     if split == "validation":
@@ -138,17 +152,31 @@ def split_image_ids(index: DatasetIndex, config: Config, split: str) -> list[int
     raise ConfigError(f"unknown split '{split}': expected test, validation or train")
 
 
+def evaluation_data_root(checkpoint: str | os.PathLike, data_root: str | os.PathLike | None) -> Path:
+    """The dataset an evaluation of `checkpoint` reads: `data_root`, else the checkpoint's (`recorded_data_root`)."""
+    if data_root is not None:
+        return Path(data_root)
+    directory = find_checkpoint(checkpoint)
+    return recorded_data_root(directory, load_config_from_checkpoint(directory))
+
+
 def load_for_evaluation(
     checkpoint: str | os.PathLike, data_root: str | os.PathLike | None, split: str, device: str
 ) -> tuple[torch.nn.Module, Config, object, RetrievalDataset, Path]:
     """(model in eval mode, its config, its tokenizer, the retrieval set of `split`, the checkpoint directory).
 
-    `data_root` defaults to the checkpoint's dataset (`recorded_data_root`); the tokenizer is the one saved with the
-    checkpoint, else the config's (`build_tokenizer`), refused when it is not the one the model was trained with."""
+    `data_root` defaults to the checkpoint's dataset (`evaluation_data_root`); the tokenizer is the one saved with the
+    checkpoint, else the config's (`build_tokenizer`), refused when it is not the one the model was trained with. A
+    split without images is refused."""
     directory = find_checkpoint(checkpoint)
     resolved_device = resolve_device(device, key="--device")
     model, config = load_model(directory, device=resolved_device)
-    root = Path(data_root) if data_root is not None else recorded_data_root(directory, config)
+    root = evaluation_data_root(directory, data_root)
     index = load_index(root)
+    image_ids = split_image_ids(index, config, split)
+    if not image_ids:
+        raise ConfigError(
+            f"the {split} split holds no image ({root / INDEX_FILE}): choose another --split or another dataset"
+        )
     tokenizer = checkpoint_tokenizer(directory, config, lambda: build_tokenizer(config.text, root))
-    return model, config, tokenizer, retrieval_set(index, split_image_ids(index, config, split), config), directory
+    return model, config, tokenizer, retrieval_set(index, image_ids, config), directory

@@ -1,5 +1,5 @@
 """Training losses of PIR (paper §3.4; official `get_contr_loss`, `get_affil_loss`, `get_triplet_loss`,
-PIR_SPEC §3), vectorised, for any embedding size and batch size.
+docs/official_behaviour.md §3), vectorised, for any embedding size and batch size.
 
 - `contrastive_loss`: symmetric InfoNCE on I·Tᵀ / temperature; with `image_ids`, every caption of the same image is
   a positive (targets spread uniformly over the positives).
@@ -61,7 +61,11 @@ def affiliation_loss(
     labels: torch.Tensor,
     temperature: torch.Tensor | float,
 ) -> torch.Tensor:
-    """Cluster-wise affiliation loss. image_feat, text_feat [N, D]; labels [N] scene classes."""
+    """Cluster-wise affiliation loss. image_feat, text_feat [N, D]; labels [N] scene classes.
+
+    Under DDP each rank computes the scene centres of its own share of the batch (the official definition) before
+    the gather, so N GPUs give another loss than one GPU on the same global batch: a centre averages the samples of
+    one rank's share only (tests/test_ddp.py leaves this term out of its one-vs-two-process comparison)."""
     image_feat, text_feat = image_feat.float(), text_feat.float()
     labels = labels.to(image_feat.device)
     same_scene = (labels[:, None] == labels[None, :]).float()  # [n, n] on the local batch

@@ -2,11 +2,11 @@
 
 Two protocols:
 
-- "official" (the default; X-VLM / ALBEF `itm_eval`, see PIR_SPEC §1 "evaluation", used by PIR's Table 1): each of
-  the five captions of an image is its own query and its own candidate. For an image, the candidates are all captions
-  and its rank is the best rank among its own captions; for a caption, the rank is that of its one image. Identical
-  captions of different images are therefore distinct candidates, and a caption whose sentence also describes other
-  images can only be right about one of them.
+- "official" (the default; X-VLM / ALBEF `itm_eval`, see docs/official_behaviour.md §1 "evaluation", used by PIR's Table
+  1): each of the five captions of an image is its own query and its own candidate. For an image, the candidates are all
+  captions and its rank is the best rank among its own captions; for a caption, the rank is that of its one image.
+  Identical captions of different images are therefore distinct candidates, and a caption whose sentence also describes
+  other images can only be right about one of them.
 - "dedup" (duplicate-aware, as SkyScript / FarSLIP-style evaluations do): identical caption strings are merged into
   one text. A text query is right when it retrieves any image that has that caption; an image query ranks the
   distinct caption strings, each counted once, and is right on any string among its captions. The merged text is
@@ -165,6 +165,20 @@ def retrieval_metrics(
     similarity = _as_scores(similarity)
     _check_inputs(similarity, img2txt, txt2img)
     return _metrics(*_ranks(similarity, img2txt, txt2img, protocol, tie_rule, captions))
+
+
+def query_ranks(
+    similarity: torch.Tensor | np.ndarray,
+    img2txt: Sequence[Sequence[int]],
+    txt2img: Sequence[int],
+    tie_rule: str = "pessimistic",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official protocol's rank of every query: (image queries [n_images], caption queries [n_captions]); a
+    query with rank < K counts for R@K. `retrieval_metrics` is the mean of these hits."""
+    _check_choice("tie rule", tie_rule, TIE_RULES)
+    similarity = _as_scores(similarity)
+    _check_inputs(similarity, img2txt, txt2img)
+    return _ranks(similarity, img2txt, txt2img, "official", tie_rule, None)
 
 
 def tie_range(

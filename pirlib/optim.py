@@ -1,4 +1,5 @@
-"""Optimiser and learning-rate schedule of PIR training (paper §4.1 "Implementation details"; PIR_SPEC §1, §4.4).
+"""Optimiser and learning-rate schedule of PIR training (paper §4.1 "Implementation details"; docs/official_behaviour.md
+§1, §4.4).
 
 AdamW with betas (0.9, 0.98), eps 1e-8 and weight decay 0.01, except on biases, normalisation weights, every other
 1-D or scalar parameter (the learnable temperatures) and Swin's relative-position bias tables. The learning rate of
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from pirlib.config import TrainConfig
-from pirlib.official_adamw import OfficialAdamW
+from pirlib.official.adamw import OfficialAdamW
 
 PRETRAINED_MODULES = ("vision_encoder", "text_encoder", "scene_prior")  # submodules loaded from pretrained files
 NO_DECAY_NAME_PARTS = ("relative_position_bias_table", "temperature")  # 2-D (or named) parameters never decayed

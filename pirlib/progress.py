@@ -14,7 +14,7 @@ Papermill and nbval run real Jupyter kernels, so a kernel cannot tell them from 
 
 Worker processes report to their parent through a small status file: inside `reporting_to(path)`, every bar also
 writes {"description", "n", "total", "unit"} to `path` atomically at most every STATUS_INTERVAL seconds (and when it
-ends). `pirlib.experiments.run_many` points each training job at `<run dir>/progress.json` and shows them with
+ends). `pirlib.tutorial.scheduler.run_many` points each training job at `<run dir>/progress.json` and shows them with
 `StudyProgress`: one bar of finished jobs and one bar per running job.
 """
 
@@ -146,7 +146,7 @@ def reporting_to(path: str | os.PathLike) -> Iterator[None]:
 
 
 def _write_status(path: Path, status: dict) -> None:
-    from pirlib.checkpoint import atomic_write_json  # imported here: the SynthRS generator needs no torch
+    from pirlib.io import atomic_write_json  # imported here: the SynthRS generator needs no torch
 
     atomic_write_json(path, status)
 

@@ -80,7 +80,8 @@ def test_wrong_type_names_expected_type(tmp_path):
 def test_overrides_parse_values_and_check_keys():
     config = apply_overrides(
         Config(),
-        ["train.epochs=3", "train.learning_rate=1e-3", "vision.depths=[1, 1, 2]", "train.max_steps=null"],
+        ["train.epochs=3", "train.learning_rate=1e-3", "vision.depths=[1, 1, 2]", "vision.num_heads=[3, 6, 12]"]
+        + ["train.max_steps=null"],
     )
     assert config.train.epochs == 3 and config.train.learning_rate == 1e-3
     assert config.vision.depths == (1, 1, 2) and config.train.max_steps is None

@@ -111,7 +111,7 @@ def test_cached_prior_features_equal_the_per_step_prior(setup):
 
 
 def test_training_with_the_prior_cache_matches_training_without(tmp_path):
-    from pirlib.train import fit
+    from pirlib.training import fit
 
     root = make_synthrs(tmp_path / "synthrs")
     results = {}

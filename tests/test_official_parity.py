@@ -17,7 +17,13 @@ from pirlib import load_official_checkpoint
 from pirlib.config import Config
 from pirlib.losses import affiliation_loss, contrastive_loss, triplet_loss
 from pirlib.models import PIR
-from pirlib.official import DROPPED, convert_official_state_dict, convert_swin_key, official_config, official_to_pirlib
+from pirlib.official.conversion import (
+    DROPPED,
+    convert_official_state_dict,
+    convert_swin_key,
+    official_config,
+    official_to_pirlib,
+)
 
 EMBEDDING_TOLERANCE = 1e-5
 LOSS_TOLERANCE = 1e-5

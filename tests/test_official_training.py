@@ -15,7 +15,7 @@ from pirlib import load_official_checkpoint
 from pirlib.config import Config, load_config
 from pirlib.models.encoders import TextEncoder
 from pirlib.official import OFFICIAL_TRAINING_OVERRIDES, convert_official_key
-from pirlib.official_step_parity import (
+from pirlib.official.step_parity import (
     TOLERANCES,
     ZERO_GRADIENT,
     training_step_parity,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pirlib.config import TrainConfig
-from pirlib.official_adamw import OfficialAdamW
+from pirlib.official.adamw import OfficialAdamW
 from pirlib.optim import build_optimizer, build_scheduler, linear_warmup_decay, parameter_groups
 
 

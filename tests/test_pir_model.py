@@ -150,3 +150,33 @@ def test_details_expose_vir_and_lca():
 def test_filter_size_larger_than_tokens_is_a_config_error():
     with pytest.raises(ConfigError, match="filter_size = 51"):
         PIR(tiny_config("model.filter_size=51"), vocab_size=VOCAB)
+
+
+def test_prior_fusion_control_starts_as_the_baseline_and_learns_from_the_prior():
+    """`model.prior_fusion`: the baseline's modules, plus the frozen prior and one zero-initialised linear layer whose
+    output is added to the image embedding: at initialisation it embeds exactly as the baseline built from the same
+    seed, and the fusion layer gets a gradient (the prior none)."""
+    torch.manual_seed(0)
+    baseline = PIR(tiny_config("model.use_vir=false", "model.use_lca=false"), vocab_size=VOCAB).eval()
+    torch.manual_seed(0)
+    fusion = PIR(tiny_config("model.use_vir=false", "model.use_lca=false", "model.prior_fusion=true"), VOCAB).eval()
+    extra = {name.split(".")[0] for name in fusion.state_dict()} - {
+        name.split(".")[0] for name in baseline.state_dict()
+    }
+    assert extra == {"scene_prior", "prior_fusion"}
+    images, input_ids, attention_mask = _batch(3)
+    with torch.no_grad():
+        assert torch.equal(fusion.encode_image(images), baseline.encode_image(images))
+    fusion.train()
+    image_feat, text_feat = fusion(images, input_ids, attention_mask)
+    terms = RetrievalObjective(fusion.config.loss)(
+        fusion, image_feat, text_feat, torch.arange(3), torch.tensor([0, 1, 1])
+    )
+    terms["loss"].backward()
+    assert fusion.prior_fusion.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in fusion.scene_prior.parameters())
+
+
+def test_prior_fusion_replaces_vir():
+    with pytest.raises(ConfigError, match="replaces VIR"):
+        PIR(tiny_config("model.prior_fusion=true"), vocab_size=VOCAB)

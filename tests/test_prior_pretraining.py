@@ -11,10 +11,10 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from pirlib.cli import main
-from pirlib.config import load_config
+from pirlib.config import apply_overrides, load_config
 from pirlib.data import write_index
 from pirlib.data.format import ImageRecord
-from pirlib.prior_pretraining import pretrain_scene_prior
+from pirlib.training.prior import pretrain_scene_prior
 
 # Every stride-2 1x1 convolution (a ResNet downsample) has at least 8 input channels. With fewer, oneDNN's AVX2 fp32
 # backward-weights kernel for channels-last tensors writes out of bounds (a defect reported to oneDNN: its jit_1x1
@@ -52,7 +52,9 @@ def data_root(tmp_path_factory) -> Path:
 def test_pretraining_writes_weights_and_metrics(data_root: Path, tmp_path: Path) -> None:
     config = load_config(None, OVERRIDES)
     out = tmp_path / "prior" / "prior.safetensors"
-    metrics = pretrain_scene_prior(config, data_root, out, epochs=2, batch_size=8, log=None)
+    metrics = pretrain_scene_prior(
+        apply_overrides(config, ["prior_training.epochs=2", "prior_training.batch_size=8"]), data_root, out, log=None
+    )
     assert 0.0 <= metrics["accuracy"] <= 100.0 and metrics["test_images"] == 8 and metrics["train_images"] == 16
     assert len(metrics["per_class_accuracy"]) == 2 and sum(map(sum, metrics["confusion"])) == 8
     assert len(metrics["history"]) == 2 and metrics["classes"] == ["red", "blue"]
@@ -64,8 +66,18 @@ def test_pretraining_writes_weights_and_metrics(data_root: Path, tmp_path: Path)
 
 def test_pretraining_is_deterministic_on_cpu(data_root: Path, tmp_path: Path) -> None:
     config = load_config(None, OVERRIDES)
-    first = pretrain_scene_prior(config, data_root, tmp_path / "a.safetensors", epochs=1, batch_size=8, log=None)
-    second = pretrain_scene_prior(config, data_root, tmp_path / "b.safetensors", epochs=1, batch_size=8, log=None)
+    first = pretrain_scene_prior(
+        apply_overrides(config, ["prior_training.epochs=1", "prior_training.batch_size=8"]),
+        data_root,
+        tmp_path / "a.safetensors",
+        log=None,
+    )
+    second = pretrain_scene_prior(
+        apply_overrides(config, ["prior_training.epochs=1", "prior_training.batch_size=8"]),
+        data_root,
+        tmp_path / "b.safetensors",
+        log=None,
+    )
     assert first["history"] == second["history"]
     assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
 
@@ -82,7 +94,12 @@ def test_command_prints_accuracy(data_root: Path, tmp_path: Path, capsys) -> Non
 def test_resident_pretraining_is_deterministic_and_learns(data_root: Path, tmp_path: Path) -> None:
     config = load_config(None, [*OVERRIDES, "data.gpu_resident=true"])
     runs = [
-        pretrain_scene_prior(config, data_root, tmp_path / f"{k}.safetensors", epochs=6, batch_size=8, log=None)
+        pretrain_scene_prior(
+            apply_overrides(config, ["prior_training.epochs=6", "prior_training.batch_size=8"]),
+            data_root,
+            tmp_path / f"{k}.safetensors",
+            log=None,
+        )
         for k in range(2)
     ]
     assert runs[0]["gpu_resident"] and runs[0]["train_images"] == 16

@@ -71,7 +71,8 @@ def test_study_lines_name_the_running_jobs(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_many_shows_the_study_and_the_workers_report(tmp_path, capsys):
-    from pirlib.experiments import plan_runs, run_many
+    from pirlib.tutorial.runs import plan_runs
+    from pirlib.tutorial.scheduler import run_many
 
     synthrs = make_synthrs(tmp_path / "synthrs")
     config = apply_overrides(tiny_config(synthrs, "train.epochs=1"), ["train.max_steps=6"])

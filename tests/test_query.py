@@ -1,6 +1,6 @@
-"""Ask your own caption (`pirlib.query`): the query is normalised and tokenised like the training captions, the words
-the tokenizer does not know are reported, and its ranking of the test images is the one the cached embeddings give
-for the same caption (slow: trains a tiny run for two steps)."""
+"""Ask your own caption (`pirlib.tutorial.query`): the query is normalised and tokenised like the training captions,
+the words the tokenizer does not know are reported, and its ranking of the test images is the one the cached embeddings
+give for the same caption (slow: trains a tiny run for two steps)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from train_helpers import make_synthrs, tiny_config
 
 from pirlib.data import load_index
 from pirlib.data.tokenizer import wordpiece_for_dataset
-from pirlib.query import describe_query, query_images, tokenize_query
+from pirlib.tutorial.query import describe_query, query_images, tokenize_query
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ def test_unknown_and_spelled_words_are_reported(synthrs):
 
 @pytest.mark.slow
 def test_query_ranks_like_the_cached_embeddings(synthrs, tmp_path):
-    from pirlib.experiments import load_test_embeddings
-    from pirlib.train import fit
+    from pirlib.training import fit
+    from pirlib.tutorial.runs import load_test_embeddings
 
     fit(tiny_config(synthrs, "train.max_steps=2"), tmp_path / "run")
     image, text = load_test_embeddings(tmp_path / "run")

@@ -4,7 +4,6 @@ unchanged. One test (or parametrised case) per input; training is needed only by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,16 +15,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from reliability_helpers import fails, make_tiny_synthrs, refused_unchanged, snapshot, train_args
 from safetensors.torch import save_file
-from train_helpers import REPO_ROOT, TINY_OVERRIDES, tiny_config
+from train_helpers import REPO_ROOT, tiny_config
 
 from pirlib.checkpoint import DATA_ROOT_KEY, save_model
 from pirlib.cli import build_parser, main
 from pirlib.data.tokenizer import FINGERPRINT_FILE, build_tokenizer, wordpiece_for_dataset
-from pirlib.outputs import LOCK_FILE, check_run_directory, clear_run_directory, exclusive_lock, lock_holder
-
-PROFILE = str(REPO_ROOT / "configs" / "tiny_synthrs.yaml")
-
+from pirlib.output_folders import LOCK_FILE, check_run_directory, clear_run_directory, exclusive_lock, lock_holder
 
 # --------------------------------------------------------------------------------------------------------------------
 # helpers
@@ -36,45 +33,10 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PIRLIB_CACHE", str(tmp_path / "cache"))
 
 
-def snapshot(*roots: Path) -> dict[str, str]:
-    """{path: SHA-256} of every file under `roots` (a file root counts as itself)."""
-    files = {}
-    for root in roots:
-        for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-            files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return files
-
-
-def fails(args: list[str], capsys, *named: str) -> str:
-    """Run the CLI; assert exit 2, one `pirlib <command>:` line naming every string of `named`, no traceback."""
-    code = main(args)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith(f"pirlib {args[0]}: ")]
-    assert len(lines) == 1, err
-    for text in named:
-        assert text in lines[0], lines[0]
-    return lines[0]
-
-
-def refused_unchanged(args: list[str], capsys, roots: list[Path], *named: str) -> str:
-    before = snapshot(*roots)
-    line = fails(args, capsys, *named)
-    assert snapshot(*roots) == before, "bytes on disk changed"
-    return line
-
-
-def train_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--config", PROFILE, "--data", str(data), "--out", str(out), "--set", *TINY_OVERRIDES, *extra]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """A tiny SynthRS (40 images of 32 px, 12 for testing) with its WordPiece tokenizer already cached."""
-    root = tmp_path_factory.mktemp("data") / "synthrs"
-    argv = ["synth", "--out", str(root), "--images", "40", "--test-images", "12", "--size", "32", "--seed", "1"]
-    assert main(argv) == 0
+    root = make_tiny_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
     wordpiece_for_dataset(root)
     return root
 
@@ -102,7 +64,7 @@ def hold_lock(path: Path, is_directory: bool) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from pirlib.outputs import exclusive_lock
+        from pirlib.output_folders import exclusive_lock
         with exclusive_lock(Path({str(path)!r}), is_directory={is_directory}):
             print("locked", flush=True)
             time.sleep(60)
@@ -188,7 +150,7 @@ def test_a_stale_lock_file_blocks_nobody(tmp_path):
 
 
 def test_the_library_flow_may_resume_what_it_started(tmp_path):
-    """`pirlib.experiments` writes inputs.json and train.log, then calls fit(resume=True) on a fresh directory."""
+    """`pirlib.tutorial.runs` writes inputs.json and train.log, then calls fit(resume=True) on a fresh directory."""
     run = fake_run(tmp_path / "run", "inputs.json", "train.log")
     check_run_directory(run, resume=True, overwrite=False)
     check_run_directory(fake_run(tmp_path / "resumable", "last/", "metrics.jsonl"), resume=True, overwrite=False)

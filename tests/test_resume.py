@@ -18,7 +18,7 @@ from train_helpers import REPO_ROOT, TINY_OVERRIDES, make_synthrs, tiny_config
 
 from pirlib.cli import main
 from pirlib.official import OFFICIAL_TRAINING_OVERRIDES
-from pirlib.train import fit
+from pirlib.training import fit
 
 TIMING_KEYS = {"pairs_per_s", "train_seconds", "wall_seconds_last_session"}
 
@@ -81,7 +81,7 @@ def test_resume_after_max_steps(synthrs, reference, tmp_path):
 
 @pytest.mark.slow
 def test_planned_evaluations_in_one_call_equal_stopping_and_resuming(synthrs, tmp_path):
-    """`fit(evaluate_at=...)` (how pirlib.experiments plans a learning curve) is the run that stops at each planned
+    """`fit(evaluate_at=...)` (how pirlib.tutorial.runs plans a learning curve) is the run that stops at each planned
     step with select_at_stop and resumes: same weights, records and selection, inside an epoch (7, 15) or at its end."""
     config, planned = tiny_config(synthrs, "train.eval_every_epochs=0"), [7, 10, 15]
     with one_thread():

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from pirlib.cli import main
-from pirlib.config import load_config
+from pirlib.config import apply_overrides, load_config
 from pirlib.data.synthrs.corpus import (
     CORPUS_FILE,
     SceneCorpusSettings,
@@ -20,7 +20,7 @@ from pirlib.data.synthrs.corpus import (
     generate_scene_corpus,
     load_scene_corpus,
 )
-from pirlib.prior_pretraining import pretrain_scene_prior
+from pirlib.training.prior import pretrain_scene_prior
 
 SIZE = 32
 
@@ -101,7 +101,13 @@ def test_prior_trains_on_the_corpus_and_tests_on_the_dataset(corpus: Path, retri
         ],
     )
     out = tmp_path / "prior.safetensors"
-    metrics = pretrain_scene_prior(config, retrieval_set, out, epochs=2, batch_size=16, corpus_root=corpus, log=None)
+    metrics = pretrain_scene_prior(
+        apply_overrides(config, ["prior_training.epochs=2", "prior_training.batch_size=16"]),
+        retrieval_set,
+        out,
+        corpus_root=corpus,
+        log=None,
+    )
     assert metrics["train_images"] == 48 and metrics["test_images"] == 16
     assert metrics["corpus_root"] == str(corpus)
     assert [entry["epoch"] for entry in metrics["history"]] == [1, 2]

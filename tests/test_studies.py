@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pirlib.experiments import METRIC_KEYS
-from pirlib.studies import ablation_specs, derived_specs
-from pirlib.studies_report import ablation_tables, plateau_table, prior_quality_table, recorded, write_summary
+from pirlib.metrics import METRIC_KEYS
+from pirlib.tutorial.studies import ablation_specs, derived_specs
+from pirlib.tutorial.study_summaries import ablation_tables, plateau_table, prior_quality_table, recorded, write_summary
 
 
 def _runs(variant_values: dict[str, list[float]]) -> dict:
@@ -73,7 +73,7 @@ def test_ablation_tables_compare_pir_with_each_ablation():
 def test_summary_page_is_written_from_the_records(tmp_path):
     record = {
         "name": "ablations",
-        "command": "python -m pirlib.studies ablations",
+        "command": "python -m pirlib.tutorial.studies ablations",
         "date": "2026-12-01",
         "machine": {"cpu": "Some CPU", "torch": "2.0"},
         "default_runs": _runs({"baseline": [10.0, 11.0, 12.0], "pir": [14.0, 15.0, 16.0]}),
@@ -81,7 +81,7 @@ def test_summary_page_is_written_from_the_records(tmp_path):
     }
     (tmp_path / "ablations.json").write_text(json.dumps(record))
     page = write_summary(tmp_path).read_text()
-    assert "`python -m pirlib.studies ablations` on Some CPU (torch 2.0), 2026-12-01; 6 runs" in page
+    assert "`python -m pirlib.tutorial.studies ablations` on Some CPU (torch 2.0), 2026-12-01; 6 runs" in page
     assert "| PIR − PIR w/o LCA | mR | 4.00 |" in page
     assert "## plateau\n\nNot recorded yet" in page
 
@@ -94,7 +94,7 @@ def test_recorded_reads_a_record_or_none(tmp_path):
 
 def test_derived_specs_override_the_stored_configs(tmp_path):
     from pirlib.config import load_config, save_config
-    from pirlib.experiments import RunSpec, write_manifest
+    from pirlib.tutorial.runs import RunSpec, write_manifest
 
     specs = []
     for variant in ("baseline", "pir"):
@@ -115,7 +115,7 @@ def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
     from operator import attrgetter
 
     from pirlib.config import load_config, save_config, to_dict
-    from pirlib.experiments import plan_runs, write_manifest
+    from pirlib.tutorial.runs import plan_runs, write_manifest
 
     base = load_config(None, ["train.epochs=4"])
     main = plan_runs(base, tmp_path / "main", {"baseline": [3], "pir": [3, 4]}, evaluations=2)
@@ -133,3 +133,50 @@ def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
     for spec, plan in zip(sorted(specs, key=key), sorted(planned, key=key), strict=True):
         assert to_dict(spec.config) == to_dict(plan.config) and spec.out_dir == plan.out_dir
         assert spec.evaluations == 2
+
+
+def test_variance_specs_vary_one_source_at_a_time(tmp_path):
+    from pirlib.config import SEED_SOURCES, load_config, save_config, seed_of
+    from pirlib.tutorial.runs import plan_runs, write_manifest
+    from pirlib.tutorial.studies import VARIANCE_SEEDS, variance_specs
+
+    main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0, 1], "pir": [0, 1]}, 2)
+    for spec in main:
+        spec.out_dir.mkdir(parents=True)
+        save_config(spec.config, spec.out_dir / "config.yaml")
+        (spec.out_dir / "metrics.jsonl").write_text(
+            "\n".join(json.dumps({"step": s, "epoch_progress": s / 10, "train": {}}) for s in (5, 10)) + "\n"
+        )
+    write_manifest(main, tmp_path / "main" / "manifest.json")
+    specs = variance_specs(tmp_path / "main", tmp_path / "study")
+    assert len(specs) == 2 * len(SEED_SOURCES) * len(VARIANCE_SEEDS)
+    for spec in specs:
+        varied = [source for source in SEED_SOURCES if seed_of(spec.config.train, source) != 0]
+        assert len(varied) == 1 and seed_of(spec.config.train, varied[0]) == spec.seed
+        assert spec.out_dir.name == f"{spec.variant}_{varied[0]}{spec.seed}" and spec.evaluations == 2
+
+
+def test_variance_table_separates_the_sources():
+    from pirlib.config import SEED_SOURCES
+    from pirlib.tutorial.study_summaries import variance_table
+
+    default = _runs({"baseline": [10.0, 12.0, 14.0], "pir": [11.0, 13.0, 15.0]})
+    runs = {}
+    for variant, base in (("baseline", 10.0), ("pir", 11.0)):
+        for source in SEED_SOURCES:
+            spread = 2.0 if source == "data" else 0.0  # only the data order moves the result
+            for seed in (1, 2, 3):
+                name = f"{variant}_{source}{seed}"
+                runs[name] = {"variant": variant, "seed": seed, "test": {"mR": base + spread * seed}}
+    record = {
+        "design": {"sources": list(SEED_SOURCES), "seeds": [0, 1, 2, 3], "variants": ["baseline", "pir"]},
+        "runs": runs,
+        "default_runs": default,
+        "test_set_bootstrap_std": {name: 0.5 for name in default},
+    }
+    table = variance_table(record)
+    assert table.loc["PIR (CL+AL)", "data"] == pytest.approx(2.0 * 1.2909944)  # std of 0, 2, 4, 6
+    assert table.loc["PIR (CL+AL)", "init"] == 0.0
+    assert table.loc["PIR − baseline (paired)", "data"] == 0.0  # both move together: pairing removes it
+    assert table.loc["Baseline (Swin+BERT, CL)", "all sources (default seeds)"] == pytest.approx(2.0)
+    assert table.loc["Baseline (Swin+BERT, CL)", "test set (bootstrap)"] == 0.5

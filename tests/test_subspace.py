@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pirlib.subspace import (
+from pirlib.tutorial.subspace import (
     class_silhouette,
     confusion_metrics,
     cross_modal_knn_purity,

@@ -14,7 +14,7 @@ from train_helpers import REPO_ROOT, TINY_OVERRIDES, make_synthrs, tiny_config
 from pirlib.cli import main
 from pirlib.losses import RetrievalObjective
 from pirlib.metrics import METRIC_KEYS
-from pirlib.train import TrainingDiverged, fit
+from pirlib.training import TrainingDiverged, fit, loop
 from pirlib.training.selection import NO_SELECTION
 
 PROFILE = str(REPO_ROOT / "configs" / "tiny_synthrs.yaml")
@@ -55,6 +55,19 @@ def test_cli_train_evaluate_embed(synthrs, tmp_path, capsys):
     assert np.allclose(np.linalg.norm(arrays["image_embeddings"], axis=1), 1, atol=1e-5)
     assert arrays["caption_labels"].shape == (80,) and len(arrays["class_names"]) == 16
     assert set(arrays["caption_image_ids"]) == set(arrays["image_ids"])
+
+
+def test_cli_trains_and_evaluates_the_prior_fusion_control(synthrs, tmp_path, capsys):
+    """The scene-knowledge control is a config switch of `pirlib train` (the variant `baseline_prior_fusion`)."""
+    from pirlib.tutorial.runs import VARIANTS
+
+    run = tmp_path / "fusion"
+    assert main(train_args(synthrs, run, *VARIANTS["baseline_prior_fusion"], "--max-steps", "2")) == 0
+    weights = (run / "last" / "model.safetensors").read_bytes()
+    assert b"prior_fusion.weight" in weights and b"scene_prior." in weights and b"vision_instruction" not in weights
+    assert main(["evaluate", "--checkpoint", str(run), "--data", str(synthrs)]) == 0
+    evaluated = json.loads((run / "last" / "eval_test.json").read_text())
+    assert evaluated["mR"] == json.loads((run / "eval.json").read_text())["test"]["mR"]  # the saved control reproduces
 
 
 @pytest.mark.parametrize(
@@ -98,6 +111,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synthrs, tmp_p
     with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 3 .*last good checkpoint is .*last"):
         fit(config, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "last" / "checkpoint.json").read_text())["step"] == 2
+
+
+@pytest.mark.slow
+def test_last_is_saved_on_its_period_and_where_training_stops(synthrs, tmp_path, monkeypatch):
+    saved = []
+    original = loop.Trainer._save_last
+
+    def recording(self):
+        saved.append(self.step)
+        original(self)
+
+    monkeypatch.setattr(loop.Trainer, "_save_last", recording)
+    periods = ["train.save_last_every_epochs=2", "train.eval_every_epochs=2"]
+    config = tiny_config(synthrs, "train.epochs=3", "train.batch_size=32", *periods)  # 5 steps per epoch
+    results = fit(config, tmp_path / "run")
+    assert saved == [10, 15]  # epoch 2, then the last epoch
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], "test" in r) for r in records] == [(5, False), (10, True), (15, True)]
+    assert results["selection"]["step"] in (10, 15)
+    saved.clear()
+    fit(config, tmp_path / "stopped", max_steps=7)
+    assert saved == [7]  # a stop always saves, to resume from
 
 
 def test_gpu_resident_batches_train(synthrs, tmp_path):

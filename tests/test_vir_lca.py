@@ -24,6 +24,20 @@ def test_rank_and_filter_matches_loop():
         torch.testing.assert_close(filtered[b], tokens[b, ranked[:4]])
 
 
+def test_rank_and_filter_orders_by_float32_logits_under_bf16_autocast():
+    """bf16 logits tie where float32 ones do not (8 bits of mantissa), and the stable sort would then keep the low
+    token indices; the order must be the float32 one. Tokens and prior hold bf16-exact values, as under autocast."""
+    tokens = torch.stack([torch.ones(8), torch.arange(8) / 128], dim=-1)[None]  # [1, 8, 2]: logits 1 + n/2048
+    prior = torch.tensor([[1.0, 1 / 16]])  # [1, 2]
+    expected = torch.sort(torch.einsum("bnd,bd->bn", tokens, prior), dim=1, descending=True, stable=True).indices
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        tied = torch.einsum("bnd,bd->bn", tokens.bfloat16(), prior.bfloat16())  # what bf16 logits would be
+        _, logits, order = rank_and_filter(tokens.bfloat16(), prior.bfloat16(), filter_size=4)
+    assert tied.dtype == torch.bfloat16 and tied.unique().numel() < 8  # the case: bf16 rounding makes ties
+    assert logits.dtype == torch.float32
+    assert torch.equal(order, expected) and order[0, 0] == 7
+
+
 def test_rank_and_filter_rejects_too_large_filter():
     with pytest.raises(ValueError, match="filter_size = 11"):
         rank_and_filter(torch.randn(1, TOKENS, DIM), torch.randn(1, DIM), filter_size=11)

@@ -40,6 +40,7 @@ TINY_OVERRIDES = [
     "train.batch_size=16",
     "train.eval_batch_size=32",
     "train.learning_rate=1e-3",
+    "train.device=cpu",  # tests run on the CPU even where CUDA exists; tests/test_gpu.py asks for CUDA explicitly
 ]
 
 

@@ -1,2 +1,2 @@
 """Benchmark parts: timing and memory helpers, the measured configurations, training and embedding
-throughput, hot spots against naive references, and the report. `pirlib.bench` runs them."""
+throughput, hot spots against naive references, and the report. `pirlib.benchmarks.suite` runs them."""

@@ -5,8 +5,8 @@ A `--config` entry is a YAML file or one of the named profiles, optionally follo
 compare variants of a configuration. The named profiles:
 - `tiny`: configs/tiny_synthrs.yaml (the CPU tutorial profile, SynthRS at 112 px);
 - `paper`: configs/paper_rsitmd.yaml (Swin-T 224, BERT-base, ResNet-50 prior, batch 128: the paper's setting);
-- `official-tiny`: the configuration of the official-code parity fixture (`../shared/reference/README.md`): Swin
-  embed 48, depths (1, 1, 2, 1) at 224 px, the full ResNet-50 prior, BERT 128 × 2 layers × 2 heads (intermediate
+- `official-tiny`: the configuration of the parity fixture made with the official code (tests/test_official_parity.py):
+  Swin embed 48, depths (1, 1, 2, 1) at 224 px, the full ResNet-50 prior, BERT 128 × 2 layers × 2 heads (intermediate
   512), embed_dim 512, batch 16, no text attention mask: the model the official code trains at "about 5.4 pairs/s"
   on the 2-core reference machine (fp32 on CPU, as the official code; our runtime choices otherwise).
 

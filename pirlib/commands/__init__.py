@@ -12,7 +12,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from pirlib.data.prepare import PrepareError
     from pirlib.data.tokenizer import TokenizerError
     from pirlib.models.weights import WeightsError
-    from pirlib.outputs import OutputError
+    from pirlib.output_folders import OutputError
 
     return (
         ConfigError,

@@ -60,11 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from pirlib.bench import SECTIONS, BenchOptions, run_benchmarks
-    from pirlib.benchmarks.report import format_report
-    from pirlib.checkpoint import atomic_write_json
+    from pirlib.benchmarks.formatting import format_report
+    from pirlib.benchmarks.suite import SECTIONS, BenchOptions, run_benchmarks
     from pirlib.config import ConfigError
+    from pirlib.io import atomic_write_json
 
+    for name, value in (
+        ("--steps", args.steps),
+        ("--repeats", args.repeats),
+        ("--synth-images", args.synth_images),
+        ("--threads", args.threads),
+    ):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value} ({name} {value}): pass a positive count")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     options = BenchOptions(
@@ -82,13 +90,6 @@ def run(args: argparse.Namespace) -> int:
         metric_images=args.metric_images,
     )
     try:
-        for name, value in (
-            ("--steps", args.steps),
-            ("--repeats", args.repeats),
-            ("--synth-images", args.synth_images),
-        ):
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
         results = run_benchmarks(options)
     except user_errors() as error:
         print(f"pirlib bench: error: {error}", file=sys.stderr)

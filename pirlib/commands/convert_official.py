@@ -5,7 +5,9 @@ the official model) via `pirlib.checkpoint.save_model`; `pirlib.checkpoint.load_
 Prints one line of JSON: {"out", "source", "parameters", "use_vir", "use_lca"}. A missing, empty, corrupt or
 non-official file, or a key the converter cannot account for, is refused with one line naming the file (the file is
 read with `torch.load(weights_only=True)`: a file holding code is never executed). An --out that already holds
-anything is refused unless --overwrite, which replaces it as a whole.
+anything is refused unless --overwrite, which replaces only the files of a pirlib checkpoint there
+(`pirlib.checkpoint.CHECKPOINT_ENTRIES`) once the conversion has succeeded: other files stay, and an --out that is the
+official checkpoint or would replace it is refused.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def _read_json(path: str | None, flag: str) -> dict | None:
     if path is None:
         return None
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, not JSON
         raise ConfigError(f"cannot read the JSON config ({path}: {error}): check {flag}") from error
 
 
@@ -55,31 +57,45 @@ def read_checkpoint_file(path: Path) -> dict:
         ) from None
 
 
+def _checked_out(args: argparse.Namespace) -> tuple[Path, list[Path]]:
+    """(--out made absolute, what it holds), refusing an --out whose writing would replace the input."""
+    from pirlib.checkpoint import CHECKPOINT_ENTRIES
+    from pirlib.config import ConfigError
+    from pirlib.output_folders import absolute
+
+    out, source = absolute(args.out), absolute(args.checkpoint)
+    if out.is_file() or out == source:
+        raise ConfigError(f"--out is a file ({args.out}): choose a directory for the pirlib checkpoint")
+    if any(source == out / name or out / name in source.parents for name in CHECKPOINT_ENTRIES):
+        raise ConfigError(
+            f"--out would replace the official checkpoint ({args.checkpoint}): move it out of {args.out}, or choose "
+            f"another --out"
+        )
+    return out, sorted(out.iterdir()) if out.is_dir() else []
+
+
 def run(args: argparse.Namespace) -> int:
-    from pirlib.checkpoint import atomic_directory, save_model
+    from pirlib.checkpoint import remove_checkpoint_entries, save_model
     from pirlib.models.weights import WeightsError
     from pirlib.official import load_official_checkpoint
-    from pirlib.outputs import claim_output
+    from pirlib.output_folders import claim_output
 
-    existing = sorted(args.out.iterdir()) if args.out.is_dir() else [args.out] if args.out.exists() else []
-    with claim_output(args.out, existing, args.overwrite):
+    out, existing = _checked_out(args)
+    with claim_output(out, existing, args.overwrite):
         checkpoint = read_checkpoint_file(args.checkpoint)
         vision, text = _read_json(args.vision_config, "--vision-config"), _read_json(args.text_config, "--text-config")
         try:
             model, config = load_official_checkpoint(checkpoint, vision, text)
         except WeightsError as error:
             raise WeightsError(f"{error} ({args.checkpoint}): pass a checkpoint of the official PIR code") from error
-        except KeyError as error:  # a dict of tensors without the official model's keys
+        except KeyError as error:  # a dict of tensors without (all) the official model's keys
             raise WeightsError(
-                f"not an official PIR checkpoint: it has no {error} ({args.checkpoint}): pass a checkpoint of the "
-                f"official PIR code"
+                f"not an official PIR checkpoint, or an incomplete one: it has no {error} ({args.checkpoint}): pass "
+                f"a whole checkpoint of the official PIR code"
             ) from error
         source = str(args.checkpoint.resolve())
-        metadata = {"source": source, "converted_from": "official PIR checkpoint"}
-        if args.out.is_file():
-            args.out.unlink()
-        with atomic_directory(args.out) as staging:
-            save_model(model, config, staging, metadata=metadata)
+        remove_checkpoint_entries(out)
+        save_model(model, config, out, metadata={"source": source, "converted_from": "official PIR checkpoint"})
     summary = {
         "out": str(args.out),
         "source": source,

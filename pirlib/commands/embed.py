@@ -23,20 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pirlib.config import ConfigError
-    from pirlib.outputs import claim_output
+    from pirlib.evaluation import evaluation_data_root
+    from pirlib.output_folders import claim_output, reading
 
     if args.out.suffix != ".npz":
         raise ConfigError(f"the output must be a .npz file (--out {args.out}): end the name with .npz")
-    with claim_output(args.out, [args.out], args.overwrite):
+    if args.out.is_dir():
+        raise ConfigError(f"--out is a directory ({args.out}): name the .npz file to write")
+    with claim_output(args.out, [args.out], args.overwrite), reading(evaluation_data_root(args.checkpoint, args.data)):
         return _embed(args)
 
 
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from pirlib.checkpoint import atomic_write_bytes
     from pirlib.data.images import verify_images
     from pirlib.evaluation import embed_retrieval_set, load_for_evaluation
+    from pirlib.io import atomic_write
     from pirlib.training.runtime import resolve_precision
 
     model, config, tokenizer, dataset, _ = load_for_evaluation(args.checkpoint, args.data, args.split, args.device)
@@ -60,6 +63,6 @@ def _embed(args: argparse.Namespace) -> int:
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)
 
-    atomic_write_bytes(args.out, write)
+    atomic_write(args.out, write)
     print(f"wrote {args.out}: {len(dataset)} images and {len(dataset.captions)} captions, dimension {images.shape[1]}")
     return 0

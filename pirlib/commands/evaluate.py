@@ -2,7 +2,11 @@
 
 The results file always holds the official protocol's metrics as its top-level keys (the protocol of PIR's Table 1);
 `--protocol dedup` adds the duplicate-aware metrics under "dedup". `--tie-rule` chooses how exactly tied scores are
-counted; wherever ties make the two rules differ, "tie_range" gives both (see `pirlib.metrics`)."""
+counted; wherever ties make the two rules differ, "tie_range" gives both (see `pirlib.metrics`).
+
+The results go to --out, by default CHECKPOINT/eval_<split>.json; an existing results file is refused unless
+--overwrite, so an evaluation on other data never replaces an earlier one silently. The dataset is held with a reader
+lock (`pirlib.output_folders.reading`) while it is read."""
 
 from __future__ import annotations
 
@@ -15,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory, or a run (uses best/)")
     parser.add_argument("--data", type=Path, help="prepared dataset directory (default: the checkpoint's data.root)")
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="default: test")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default CHECKPOINT/eval_<split>.json)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON file to write (default CHECKPOINT/eval_<split>.json; an existing one needs --overwrite)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--protocol",
@@ -35,20 +43,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pirlib.checkpoint import atomic_write_json
+    from pirlib.config import ConfigError
+    from pirlib.evaluation import evaluation_data_root, find_checkpoint
+    from pirlib.output_folders import claim_output, reading
+
+    out = args.out or find_checkpoint(args.checkpoint) / f"eval_{args.split}.json"
+    if out.is_dir():
+        raise ConfigError(f"--out is a directory ({out}): name the JSON file to write")
+    with claim_output(out, [out], args.overwrite), reading(evaluation_data_root(args.checkpoint, args.data)):
+        return _evaluate(args, out)
+
+
+def _evaluate(args: argparse.Namespace, out: Path) -> int:
     from pirlib.data.images import verify_images
     from pirlib.evaluation import evaluate_protocols, load_for_evaluation
-    from pirlib.outputs import ensure_writable, refuse_existing
+    from pirlib.io import atomic_write_json
     from pirlib.training.runtime import resolve_precision
 
-    if args.out is not None:
-        refuse_existing([args.out], args.overwrite)
-        ensure_writable(args.out.parent)
     model, config, tokenizer, dataset, directory = load_for_evaluation(
         args.checkpoint, args.data, args.split, args.device
     )
-    out = args.out or directory / f"eval_{args.split}.json"
-    ensure_writable(Path(out).parent)  # before the embedding, not after it
     verify_images([dataset.index.image_path(i) for i in dataset.image_ids], f"{args.split} images")
     device = next(model.parameters()).device
     autocast_dtype = resolve_precision(config.train.precision, device)
@@ -63,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
         "images": len(dataset),
         "captions": len(dataset.captions),
     }
-    atomic_write_json(Path(out), results)
+    atomic_write_json(out, results)
     print(json.dumps(results, indent=2))
     return 0

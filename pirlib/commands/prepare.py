@@ -17,7 +17,7 @@ from pathlib import Path
 from pirlib.data.captions import MAX_WORDS
 from pirlib.data.prepare import DATASETS, PrepareError, prepare_dataset
 from pirlib.data.readers import CAPTIONS_PER_IMAGE, FORMATS
-from pirlib.outputs import claim_output
+from pirlib.output_folders import claim_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

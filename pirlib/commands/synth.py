@@ -9,8 +9,16 @@ from pathlib import Path
 
 from pirlib.data.format import INDEX_FILE
 from pirlib.data.synthrs import SynthSettings, format_datasheet, generate_synthrs, is_generated
-from pirlib.data.synthrs.generate import ATTRIBUTES_FILE, DATASHEET_FILE, IMAGE_DIR, NAME
-from pirlib.outputs import claim_output
+from pirlib.data.synthrs.generate import ATTRIBUTES_FILE, DATASHEET_FILE, NAME
+from pirlib.data.synthrs.output import (
+    GENERATING_FILE,
+    IMAGE_DIR,
+    MAX_IMAGES,
+    check_free_space,
+    generated_images,
+    is_image_name,
+)
+from pirlib.output_folders import claim_output
 
 _DEFAULTS = SynthSettings()
 MAX_SIZE = 1024  # image side; beyond it the images no longer fit in memory (and nothing needs them)
@@ -22,35 +30,41 @@ def default_test_images(images: int) -> int:
 
 
 def foreign_entries(out: Path) -> list[str]:
-    """What `out` holds that SynthRS did not write (a partial generation leaves only SynthRS files behind)."""
+    """What `out` holds that SynthRS did not write (`pirlib.data.synthrs.output`: an image is SynthRS's only when an
+    earlier generation listed it, or left it behind when interrupted)."""
     if not out.is_dir():
         return [str(out)] if out.exists() else []
     try:
-        name = json.loads((out / INDEX_FILE).read_text()).get("name")
+        name = json.loads((out / INDEX_FILE).read_text(encoding="utf-8")).get("name")
     except (OSError, ValueError, AttributeError):
         name = None
-    written = {IMAGE_DIR, "tokenizer"} | ({INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if name == NAME else set())
+    written = {IMAGE_DIR, "tokenizer", GENERATING_FILE}
+    written |= {INDEX_FILE, ATTRIBUTES_FILE, DATASHEET_FILE} if name == NAME else set()
     foreign = [
         f"{out / entry.name}" + (f" of the dataset '{name}'" if entry.name == INDEX_FILE and name else "")
         for entry in out.iterdir()
         if entry.name not in written
     ]
+    return sorted(foreign + _foreign_images(out, generated_images(out, INDEX_FILE, NAME)))
+
+
+def _foreign_images(out: Path, own: set[str]) -> list[str]:
+    """Files of `out/images/` that are neither in `own` nor temporary files of SynthRS's atomic writes."""
     images = out / IMAGE_DIR
-    if images.is_dir():
-        foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
-    return sorted(foreign)
-
-
-def _is_synthrs_image(name: str) -> bool:
-    """SCENE_NNNNN.png, or the temporary file it is written through."""
-    stem = name.split(".")[1] if name.startswith(".") else name.removesuffix(".png")
-    scene, _, number = stem.rpartition("_")
-    return bool(scene) and number.isdigit() and (name.endswith(".png") or name.endswith(".tmp"))
+    if not images.is_dir():
+        return []
+    return [
+        str(file)
+        for file in images.iterdir()
+        if file.name not in own and not (file.name.endswith(".tmp") and is_image_name(file.name))
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="dataset directory to write (default: data/synthrs)")
-    parser.add_argument("--images", type=int, default=_DEFAULTS.images, help="total images, train + test")
+    parser.add_argument(
+        "--images", type=int, default=_DEFAULTS.images, help=f"total images, train + test (2 to {MAX_IMAGES:,})"
+    )
     parser.add_argument(
         "--test-images",
         type=int,
@@ -64,8 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--noise",
         type=float,
         default=_DEFAULTS.noise,
-        help="semantic noise in [0, 3]: distractors, texture patches, shadows, clouds (0 none, 1 the default level, "
-        "3 the heaviest)",
+        help="semantic noise in [0, 3]: distractors, texture patches, shadows, clouds (0 none, 3 the heaviest; "
+        f"default {_DEFAULTS.noise})",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the output does not depend on it)")
     parser.add_argument(
@@ -81,16 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def corpus_foreign_entries(out: Path) -> list[str]:
     """What `out` holds that the scene-corpus generator did not write."""
-    from pirlib.data.synthrs.corpus import CORPUS_FILE, is_scene_corpus
+    from pirlib.data.synthrs.corpus import CORPUS_FILE, CORPUS_NAME, is_scene_corpus
 
     if not out.is_dir():
         return [str(out)] if out.exists() else []
-    written = {IMAGE_DIR} | ({CORPUS_FILE, DATASHEET_FILE} if is_scene_corpus(out) else set())
+    written = {IMAGE_DIR, GENERATING_FILE} | ({CORPUS_FILE, DATASHEET_FILE} if is_scene_corpus(out) else set())
     foreign = [str(out / entry.name) for entry in out.iterdir() if entry.name not in written]
-    images = out / IMAGE_DIR
-    if images.is_dir():
-        foreign += [str(file) for file in images.iterdir() if not _is_synthrs_image(file.name)]
-    return sorted(foreign)
+    return sorted(foreign + _foreign_images(out, generated_images(out, CORPUS_FILE, CORPUS_NAME)))
 
 
 def _refuse_foreign(foreign: list[str], what: str) -> None:
@@ -133,6 +144,16 @@ def _checked_run(args: argparse.Namespace, settings, what: str, foreign, generat
         return generate(args, settings)
 
 
+def _check_room(args: argparse.Namespace, settings) -> None:
+    """Refuse, before the first image, a generation the disk of --out has no room for."""
+    from pirlib.config import ConfigError
+
+    try:
+        check_free_space(Path(args.out).absolute(), settings.images, settings.size)
+    except ValueError as error:
+        raise ConfigError(f"{error} (--out {args.out}): free some space, or lower --images or --size") from None
+
+
 def _generate_corpus(args: argparse.Namespace, settings) -> int:
     from pirlib.data.synthrs.corpus import corpus_is_generated, generate_scene_corpus
 
@@ -140,6 +161,7 @@ def _generate_corpus(args: argparse.Namespace, settings) -> int:
         print(f"{args.out}: already holds the scene corpus with these settings (use --force to regenerate)")
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
+        _check_room(args, settings)
         start = time.perf_counter()
         sheet = generate_scene_corpus(args.out, settings, workers=args.workers)
         print(f"generated {settings.images} scene images in {time.perf_counter() - start:.1f} s -> {args.out}")
@@ -152,6 +174,7 @@ def _generate(args: argparse.Namespace, settings: SynthSettings) -> int:
         print(f"{args.out}: already holds SynthRS with these settings (use --force to regenerate)")
         sheet = json.loads((Path(args.out) / DATASHEET_FILE).read_text())
     else:
+        _check_room(args, settings)
         start = time.perf_counter()
         sheet = generate_synthrs(args.out, settings, workers=args.workers)
         seconds = time.perf_counter() - start

@@ -31,10 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pirlib.checkpoint import existing_checkpoint, recorded_data_root
     from pirlib.config import ConfigError, load_config
-    from pirlib.train import TrainingDiverged, fit
+    from pirlib.models.checks import check_architecture
+    from pirlib.output_folders import reading
+    from pirlib.training import TrainingDiverged, fit
     from pirlib.training.selection import NO_SELECTION
+    from pirlib.training.state import resume_point
 
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other (both given): pass one of them")
@@ -47,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps} (--max-steps): pass a positive count")
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data is not None else [])
     config = load_config(config_path, overrides)
-    last = existing_checkpoint(args.out / "last") if args.resume and args.out is not None else None
-    if args.data is None and last is not None:  # a relative data.root of a run started in another directory
-        config.data.root = str(recorded_data_root(last, config))
+    check_architecture(config)
+    resumed = resume_point(args.out, config) if args.resume and args.out is not None else None
+    if args.data is None and resumed is not None:  # a relative data.root of a run started in another directory
+        config.data.root = str(resumed.data_root)
     try:
-        results = fit(config, args.out, max_steps=args.max_steps, resume=args.resume, overwrite=args.overwrite)
+        with reading(config.data.root):  # synth and prepare refuse to rewrite the dataset meanwhile
+            results = fit(config, args.out, max_steps=args.max_steps, resume=args.resume, overwrite=args.overwrite)
     except TrainingDiverged as error:
         print(f"pirlib train: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Caption normalisation exactly as the official PIR / X-VLM `pre_caption` (PIR_SPEC §1, "captions").
+"""Caption normalisation exactly as the official PIR / X-VLM `pre_caption` (docs/official_behaviour.md §1, "captions").
 
 Lowercase; delete the characters , . ' ! ? " ( ) * # : ; ~ ; replace "-" and "/" by a space; collapse runs of two or
 more whitespace characters into one space; strip; keep at most `max_words` words (30 in the paper). A caption that

@@ -1,6 +1,6 @@
 """Training and evaluation datasets, caption collation, scene-grouped batches, the validation split.
 
-Training pairs follow the official data pipeline (PIR_SPEC §1, "data"): every caption is one sample
+Training pairs follow the official data pipeline (docs/official_behaviour.md §1, "data"): every caption is one sample
 (image, caption, image index, scene label), the label being the image's scene class, used by the affiliation loss
 (paper §3.4). Evaluation (paper §4.1) ranks all test images against all test captions: `RetrievalDataset` holds the
 images and the caption list with the image<->caption maps the metrics need.
@@ -72,7 +72,9 @@ class RetrievalDataset(Dataset):
 class CaptionCollator:
     """Batches `PairDataset` items; `tokenize` alone batches a list of captions (evaluation).
 
-    Captions are padded to the longest in the batch and truncated at `max_tokens` (paper: 47).
+    Captions are padded to the longest in the batch and truncated at `max_tokens` (paper: 47). Under DDP the batch is
+    each rank's share, so the padding length differs from one GPU's: it matters only where `[PAD]` is attended
+    (`text.use_attention_mask=false`).
     """
 
     def __init__(self, tokenizer, max_tokens: int) -> None:

@@ -7,16 +7,24 @@ A dataset directory holds `dataset.json`:
 
 Captions are stored already normalised (`pirlib.data.captions.pre_caption`). Image order is the dataset's own order;
 an image's position in `images` is its image id everywhere in pirlib.
+
+Confinement: every `file` is a relative path inside `image_root` (`confined_file`: no absolute path, no `..`
+component; `./x.png` and `x.png` are the same file, stored as `x.png`), so no entry makes a command read outside the
+dataset's image folder. Symbolic links inside `image_root` are followed: placing one there is the dataset owner's
+choice (e.g. a folder of links to a shared image store).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import posixpath
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pirlib.data.captions import is_blank
+from pirlib.io import atomic_write_json
 
 INDEX_FILE = "dataset.json"
 SPLITS = ("train", "test")
@@ -54,6 +62,24 @@ class DatasetIndex:
         return [self.images[i].label for i in image_ids]
 
 
+def confined_file(file: str) -> str | None:
+    """`file` normalised (`./x.png` -> `x.png`), or None when it is absolute or leaves its folder (`..`)."""
+    normalised = posixpath.normpath(file.replace("\\", "/"))
+    if posixpath.isabs(normalised) or normalised == ".." or normalised.startswith("../") or normalised == ".":
+        return None
+    return normalised
+
+
+def read_json_file(path: Path, error: type[Exception], advice: str) -> object:
+    """The JSON document in `path` (UTF-8); `error` naming the file when it is not UTF-8 or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as problem:
+        raise error(f"not UTF-8 text (byte {problem.start}) ({path}): {advice}") from problem
+    except json.JSONDecodeError as problem:
+        raise error(f"not valid JSON ({problem}) ({path}): {advice}") from problem
+
+
 def load_index(root: str | os.PathLike) -> DatasetIndex:
     """Read and validate `root/dataset.json`."""
     root = Path(root)
@@ -63,10 +89,7 @@ def load_index(root: str | os.PathLike) -> DatasetIndex:
             f"{path}: not found. Generate SynthRS with `python -m pirlib synth --out {root}` or prepare a real "
             f"dataset with `python -m pirlib prepare --dataset rsitmd ... --out {root}`"
         )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatasetFormatError(f"{path}: not valid JSON ({error}); regenerate the dataset") from error
+    data = read_json_file(path, DatasetFormatError, "regenerate or re-prepare the dataset")
     if not isinstance(data, dict):
         raise DatasetFormatError(f"not a JSON object ({path}): regenerate or re-prepare the dataset")
     for key, kind in (("name", str), ("classes", list), ("image_root", str), ("images", list)):
@@ -110,6 +133,9 @@ def _image_record(item: object, where: str, num_classes: int) -> ImageRecord:
     file, split, label, captions = item["file"], item["split"], item["label"], item["captions"]
     if not isinstance(file, str) or not file.strip():
         raise bad(f"'file' must be a non-blank string, got {file!r}")
+    if confined_file(file) is None:
+        raise bad(f"'file' {file!r} leaves the image folder (an absolute path or '..'): name a file inside image_root")
+    file = confined_file(file)
     if split not in SPLITS:
         raise bad(f"'split' is {split!r}, expected one of {', '.join(SPLITS)}")
     if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < num_classes:
@@ -117,8 +143,8 @@ def _image_record(item: object, where: str, num_classes: int) -> ImageRecord:
     if not isinstance(captions, list):
         raise bad(f"'captions' must be a list of strings, got {type(captions).__name__}")
     for number, caption in enumerate(captions):
-        if not isinstance(caption, str) or not caption.strip():
-            raise bad(f"caption {number} of {file} is {caption!r}, not a non-blank string")
+        if not isinstance(caption, str) or is_blank(caption):
+            raise bad(f"caption {number} of {file} is {caption!r}, not a caption with a word once normalised")
     if not captions and split == "test":
         raise bad(f"test image {file} has no caption (a test image must be a retrieval target)")
     return ImageRecord(file, split, label, tuple(captions))
@@ -140,9 +166,4 @@ def write_index(
         "image_root": str(image_root),
         "images": [{**asdict(record), "captions": list(record.captions)} for record in images],
     }
-    path = root / INDEX_FILE
-    with tempfile.NamedTemporaryFile("w", dir=root, suffix=".tmp", delete=False) as handle:
-        json.dump(data, handle, indent=1)
-        handle.write("\n")
-    os.replace(handle.name, path)
-    return path
+    return atomic_write_json(root / INDEX_FILE, data, indent=1)

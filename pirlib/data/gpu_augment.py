@@ -1,4 +1,5 @@
-"""The official training augmentation (PIR_SPEC §1, "train transform"), batched on the device for uint8 images.
+"""The official training augmentation (docs/official_behaviour.md §1, "train transform"), batched on the device for
+uint8 images.
 
 `augment_batch(images, image_size, generator)` draws, independently for every image of the batch, what
 `pirlib.data.transforms.train_transform` draws per PIL image: RandomResizedCrop(image_size, scale (0.5, 1), ratio

@@ -7,7 +7,7 @@ making a batch never waits for the device (the batch length is computed from hos
 is copied from pinned memory, the augmentation is sync-free), so the host queues the next step while the device
 runs the previous one.
 
-It yields the same batches as the DataLoader path (`pirlib.training.sampling.epoch_loader` + `CaptionCollator`):
+It yields the same batches as the DataLoader path (`pirlib.training.sampling.TrainingLoader` + `CaptionCollator`):
 the same global batches and rank slices, captions padded to the longest of the batch and truncated at `max_tokens`.
 The augmentation draws from a device generator seeded by (seed, epoch, batch index, rank), so a resumed run draws
 the same augmentations; they differ from the PIL path's draws (and pixels, see `gpu_augment`).
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pirlib.config import Config
+from pirlib.config import Config, seed_of
 from pirlib.data.datasets import PairDataset
 from pirlib.data.gpu_augment import augment_batch, normalize_batch
 from pirlib.data.images import load_rgb
@@ -99,7 +99,7 @@ class ResidentPairs:
             config.vision.image_size,
             config.data.augment,
             device,
-            config.train.seed,
+            seed_of(config.train, "data"),
         )
 
     def __len__(self) -> int:
@@ -150,7 +150,7 @@ class ResidentPairs:
     def epoch_batches(
         self, batches: list[list[int]], epoch: int, first_batch: int, rank: int, world_size: int
     ) -> Iterator[dict[str, torch.Tensor]]:
-        """This rank's slice of each global batch from `first_batch` on (as `epoch_loader`), augmented on the device."""
+        """This rank's slice of each global batch from `first_batch` on (as `TrainingLoader`), augmented on device."""
         from pirlib.training.sampling import mixed_seed
 
         for batch_index in range(first_batch, len(batches)):

@@ -6,20 +6,25 @@ values are scaled to 8 bits (value / 257, so 65535 -> 255) before the conversion
 `convert("RGB")` does).
 
 `verify_images` decodes every image of a list once, before a command's long work starts, and reports all the bad files
-in one error.
+in one error. An image of more than `MAX_PIXELS` pixels (a decompression bomb: a few hundred kilobytes that decode to
+gigabytes) is refused from its header, before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+MAX_PIXELS = 64 * 1024 * 1024  # 8192 × 8192: far above any remote-sensing benchmark tile (RSITMD 256², RSICD 224²)
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 class ImageLoadError(OSError):
@@ -36,11 +41,32 @@ def _to_8bit_gray(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
+class TooManyPixels(ValueError):
+    """An image's header declares more than MAX_PIXELS pixels."""
+
+
+@contextmanager
+def open_bounded(path: Path) -> Iterator[Image.Image]:
+    """`Image.open(path)`, refused (TooManyPixels) when its header declares more than MAX_PIXELS pixels."""
+    bound = f"the bound of {MAX_PIXELS:,} pixels (pirlib.data.images.MAX_PIXELS)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with our bound
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as error:  # PIL's own limit, above ours
+            raise TooManyPixels(f"{error} It exceeds {bound}") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise TooManyPixels(f"{width} × {height} = {width * height:,} pixels exceed {bound}")
+        yield image
+
+
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode `path` into an 8-bit RGB PIL image, whatever its mode and bit depth."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with open_bounded(path) as image:
             image.load()
             if image.mode in (*SIXTEEN_BIT_MODES, "I", "F"):
                 return _to_8bit_gray(image).convert("RGB")
@@ -49,7 +75,7 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             return image.convert("RGB")
     except FileNotFoundError as error:
         raise ImageLoadError(f"{path}: image file not found") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except DECODE_ERRORS as error:
         raise ImageLoadError(f"{path}: cannot decode the image ({error}); replace the file") from error
 
 
@@ -59,9 +85,9 @@ def check_image(path: str | os.PathLike) -> str | None:
     if not path.is_file():
         return "missing"
     try:
-        with Image.open(path) as image:
+        with open_bounded(path) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except DECODE_ERRORS as error:
         return f"unreadable ({type(error).__name__}: {error})"
     return None
 
@@ -72,9 +98,9 @@ def decode_problem(path: str | os.PathLike) -> str | None:
     if not path.is_file():
         return "missing"
     try:
-        with Image.open(path) as image:
+        with open_bounded(path) as image:
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except DECODE_ERRORS as error:
         return f"cannot decode: {error}"
     return None
 

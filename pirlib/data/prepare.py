@@ -17,18 +17,17 @@ Images are not copied: `image_root` in dataset.json is the absolute `--images` f
 from __future__ import annotations
 
 import csv
-import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pirlib.data.captions import MAX_WORDS, BlankCaptionError, pre_caption
-from pirlib.data.format import ImageRecord, write_index
+from pirlib.data.format import ImageRecord, confined_file, write_index
 from pirlib.data.images import check_image
 from pirlib.data.readers import CAPTIONS_PER_IMAGE, AnnotationError, RawImage, read_annotations
+from pirlib.io import atomic_write_json
 
 DATASETS = ("rsitmd", "rsicd")
 DATASHEET_FILE = "datasheet.json"
@@ -43,14 +42,6 @@ class PrepareError(ValueError):
     def __init__(self, message: str, summary: dict | None = None) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-def write_json_atomically(path: Path, data: dict) -> None:
-    """Temporary file in the same folder, then `os.replace`."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as out:
-        json.dump(data, out, indent=1)
-        out.write("\n")
-    os.replace(out.name, path)
 
 
 def _first(items: list[str]) -> str:
@@ -94,6 +85,28 @@ def assign_classes(
         raise PrepareError(f"unknown classes {_first(unknown)}: not in the class-name list {_first(classes)}")
     position = {name: k for k, name in enumerate(classes)}
     return classes, [position[name] for name in names]
+
+
+def confine_files(images: list[RawImage]) -> list[RawImage]:
+    """The images with their file names normalised (`./x.png` -> `x.png`); a name that leaves the --images folder
+    (absolute, or with `..`) or names an image twice is refused, with the annotation entry that holds it."""
+    seen: dict[str, str] = {}
+    for image in images:
+        where = image.captions[0].location if image.captions else image.file
+        file = confined_file(image.file)
+        if file is None:
+            raise PrepareError(
+                f"image {image.file!r} lies outside the --images folder ({where}): an annotation may name only files "
+                f"inside --images (no absolute path, no '..'); fix the entry (nothing was written)"
+            )
+        if file in seen:
+            raise PrepareError(
+                f"image {file!r} is listed twice ({seen[file]} and {where}): keep one entry per image (nothing was "
+                f"written)"
+            )
+        seen[file] = where
+        image.file = file
+    return images
 
 
 def normalise_captions(images: list[RawImage], max_words: int) -> tuple[list[tuple[str, ...]], list[str]]:
@@ -176,6 +189,7 @@ def prepare_dataset(
         raw = read_annotations(annotations, annotation_format, captions_per_image)
     except AnnotationError as error:
         raise PrepareError(str(error)) from error
+    raw = confine_files(raw)
     captions, blank = normalise_captions(raw, max_words)
     class_of_file = read_class_csv(Path(classes_file)) if classes_file is not None else None
     class_names = None
@@ -217,5 +231,5 @@ def prepare_dataset(
             stacklevel=2,
         )
     write_index(out, dataset, classes, records, image_root=str(image_root))
-    write_json_atomically(Path(out) / DATASHEET_FILE, sheet)
+    atomic_write_json(Path(out) / DATASHEET_FILE, sheet, indent=1)
     return summary

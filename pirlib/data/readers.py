@@ -1,7 +1,7 @@
 """Readers of the three published annotation formats of RSITMD and RSICD (used by `pirlib prepare`).
 
-- "precomp" text files (as in `../shared/datasets`): `{train,test}_filename.txt` and `{train,test}_caps.txt`. A
-  filename list without repeats names one image per line and its captions follow in blocks of
+- "precomp" text files (the form the two benchmarks are distributed in): `{train,test}_filename.txt` and
+  `{train,test}_caps.txt`. A filename list without repeats names one image per line and its captions follow in blocks of
   `captions_per_image` (5); a list with repeats names the image of each caption line (the published test files).
 - X-VLM / PIR JSON (`*train*.json`, `*test*.json` in one folder): train is a list of
   `{"image", "caption", "image_id", "label"}` (one entry per caption), test a list of `{"image", "caption": [...]}`.
@@ -42,7 +42,10 @@ class RawImage:
 def _lines(path: Path) -> list[str]:
     if not path.is_file():
         raise AnnotationError(f"{path}: annotation file not found")
-    lines = path.read_text(encoding="utf-8").split("\n")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise AnnotationError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
     if lines and lines[-1] == "":
         lines.pop()  # the file's final newline
     return [line.rstrip("\r") for line in lines]
@@ -81,6 +84,8 @@ def read_precomp(directory: Path, captions_per_image: int = CAPTIONS_PER_IMAGE) 
 def _load_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise AnnotationError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
     except json.JSONDecodeError as error:
         raise AnnotationError(f"{path}: not valid JSON ({error})") from error
 

@@ -29,6 +29,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from pirlib.config import TextConfig
 from pirlib.data.format import load_index
+from pirlib.io import umask
 
 WORDPIECE = "wordpiece"
 TOKENIZER_DIR = "tokenizer"
@@ -111,13 +112,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pirlib"
 
 
-def _built_from(directory: Path, fingerprint: str) -> bool:
+def _cached(directory: Path, fingerprint: str) -> PreTrainedTokenizerFast | None:
+    """The tokenizer kept in `directory` when it was built from the captions of `fingerprint` and reads back whole;
+    None otherwise (absent, stale, truncated or corrupt: then it is rebuilt)."""
     try:
-        return (directory / FINGERPRINT_FILE).read_text().strip() == fingerprint and (
-            directory / "tokenizer.json"
-        ).is_file()
-    except OSError:
-        return False
+        if (directory / FINGERPRINT_FILE).read_text().strip() != fingerprint:
+            return None
+        return _wrap(Tokenizer.from_file(str(directory / "tokenizer.json")))
+    except Exception:  # tokenizers raises a bare Exception for a truncated or foreign file
+        return None
 
 
 def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path, fingerprint: str) -> None:
@@ -126,16 +129,17 @@ def _save_atomically(tokenizer: PreTrainedTokenizerFast, directory: Path, finger
     directory.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
+        os.chmod(temporary, 0o777 & ~umask())  # a new folder's mode, not mkdtemp's private 0700
         tokenizer.save_pretrained(str(temporary))
         (temporary / FINGERPRINT_FILE).write_text(fingerprint + "\n")
-        if directory.exists() and not _built_from(directory, fingerprint):
+        if directory.exists() and _cached(directory, fingerprint) is None:
             with contextlib.suppress(FileNotFoundError):  # another writer moved it already
                 os.replace(directory, temporary.with_name(temporary.name + ".stale"))
             shutil.rmtree(temporary.with_name(temporary.name + ".stale"), ignore_errors=True)
         try:
             os.replace(temporary, directory)
         except OSError:
-            if not _built_from(directory, fingerprint):
+            if _cached(directory, fingerprint) is None:
                 raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -151,8 +155,9 @@ def wordpiece_for_dataset(
     fingerprint = captions_fingerprint(captions, vocab_size)
     places = (Path(data_root) / TOKENIZER_DIR, cache_root() / "tokenizers" / fingerprint)
     for directory in places:
-        if _built_from(directory, fingerprint):
-            return _wrap(Tokenizer.from_file(str(directory / "tokenizer.json")))
+        cached = _cached(directory, fingerprint)
+        if cached is not None:
+            return cached
     tokenizer = train_wordpiece(captions, vocab_size)
     for directory in places:
         try:

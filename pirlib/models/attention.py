@@ -7,7 +7,7 @@
   official `build_mlp`.
 - `SelfAttentionBlock` (MHSA, post-norm): x1 = norm1(x + drop(MHA(x, x, x))); out = norm2(x1 + drop(FFN(x1))).
 - `CrossAttentionBlock` (CroSA): the query comes from `query`, key = value = `context`, **and the residual is the
-  context** (PIR_SPEC §2.2): c1 = norm1(c + drop(MHA(q, c, c))); out = norm2(c1 + drop(FFN(c1))).
+  context** (docs/official_behaviour.md §2.2): c1 = norm1(c + drop(MHA(q, c, c))); out = norm2(c1 + drop(FFN(c1))).
 
 The official blocks never use a mask. Here an optional key padding mask ([B, N_keys], True = real token) lets LCA
 ignore [PAD] keys when `config.text.use_attention_mask` is on; with no mask the computation is the official one.

@@ -1,11 +1,13 @@
 """The three pretrained encoders of PIR (paper §3.1), as thin wrappers around timm and transformers.
 
 - `VisionEncoder`: a timm Swin Transformer. Its output is the official X-VLM token sequence
-  [mean of the final-normed grid tokens, grid tokens row-major] → [B, 1 + H*W, C] (PIR_SPEC §2.1, §4.6).
+  [mean of the final-normed grid tokens, grid tokens row-major] → [B, 1 + H*W, C] (docs/official_behaviour.md §2.1,
+  §4.6).
 - `ScenePrior`: a timm ResNet (paper: ResNet-50 pretrained on AID scene classification) → pooled feature [B, C].
   **Frozen for real**: its parameters never require gradients and it stays in eval mode when the model trains.
-  Deviation: the official code lets the prior's BatchNorm statistics drift in train mode (PIR_SPEC §4.3);
-  `config.prior.batchnorm_train_mode: true` restores that behaviour (still without gradients).
+  Deviation: the official code lets the prior's BatchNorm statistics drift in train mode
+  (docs/official_behaviour.md §4.3); `config.prior.batchnorm_train_mode: true` restores that behaviour (still
+  without gradients).
 - `TextEncoder`: a transformers `BertModel` without pooler → last hidden state [B, L, H]. transformers gives the
   word embedding a `padding_idx`, so the [PAD] row never receives a gradient; the official BERT has none and trains
   that row (attended everywhere, since no mask is passed): `config.text.train_padding_embedding: true` restores it.
@@ -44,7 +46,8 @@ BERT_DOWNLOAD_HINT = (
     "huggingface.co/bert-base-uncased) into that directory."
 )
 
-# Official prior: nn.Sequential(conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool) (PIR_SPEC §5.2)
+# Official prior: nn.Sequential(conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool)
+# (docs/official_behaviour.md §5.2)
 OFFICIAL_PRIOR_INDICES = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
 
 

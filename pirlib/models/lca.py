@@ -1,4 +1,4 @@
-"""Language Cycle Attention (LCA, paper §3.3; official `get_text_fusion_embeds`, PIR_SPEC §2.4).
+"""Language Cycle Attention (LCA, paper §3.3; official `get_text_fusion_embeds`, docs/official_behaviour.md §2.4).
 
 Given the projected BERT tokens T0 [B, L, D] (position 0 = [CLS]), `num_cycles` Temporal-PAE cycles run:
 S = MHSA_i(T); Q = cycle_mapping_i(T) (a per-token map of the cycle *input*); T = CroSA_i(Q, S) (query Q,
@@ -6,7 +6,8 @@ key/value/residual S). The embedding is normalize(T0[:, 0] + head(T[:, 0])).
 
 Deviation (flag `text.use_attention_mask`, default on for new models): with a key padding mask, [PAD] positions are
 ignored as attention keys in every block. The official code uses no mask, so [PAD] tokens are attended and the
-embedding depends on the padded length (PIR_SPEC §4.1); `load_official_checkpoint` turns the mask off for parity.
+embedding depends on the padded length (docs/official_behaviour.md §4.1); `load_official_checkpoint` turns the mask off
+for parity.
 """
 
 from __future__ import annotations

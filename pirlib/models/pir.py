@@ -1,12 +1,17 @@
 """PIR: the whole model (paper §3, Fig. 2; official `PIRBase` in models/pir.py). Baseline and ablations are flags.
 
     image ─ Swin ─ vision_projection ─ X [B, N, D] ─┬─ VIR (with the scene prior) ─ image embedding [B, D]
-                                                     └─ (use_vir false) normalize(X[:, 0])
+                                                     ├─ (use_vir false) normalize(X[:, 0])
+                                                     └─ (prior_fusion) normalize(X[:, 0] + prior_fusion(prior))
     text ─ BERT ─ text_projection ─ T0 [B, L, D] ─┬─ LCA ─ text embedding [B, D]
                                                    └─ (use_lca false) normalize(T0[:, 0])
 
-`model.use_vir` / `model.use_lca` both false is the official baseline (PIR_SPEC §2.5): then the model has no scene
-prior, mapping, head, MHSA or CroSA modules at all. The model returns embeddings; losses live in `pirlib.losses`.
+`model.use_vir` / `model.use_lca` both false is the official baseline (docs/official_behaviour.md §2.5): then the model
+has no scene prior, mapping, head, MHSA or CroSA modules at all. `model.prior_fusion` (with use_vir false) is a control
+that is not in the paper: the baseline given the same frozen scene prior by late fusion, its pooled feature through
+one linear layer (zero-initialised, so training starts from the baseline) added to the image embedding before
+normalisation. It has PIR's scene knowledge without VIR's token selection and Spatial-PAE. The model returns
+embeddings; losses live in `pirlib.losses`.
 
 The learnable temperatures of the contrastive and affiliation losses live here (official `temp`, `temp2`), stored raw
 (as the official parameters) in `raw_temperature` / `raw_affiliation_temperature` and read through the properties
@@ -74,6 +79,17 @@ class PIR(nn.Module):
                 model.num_attention_heads,
                 model.dropout,
             )
+        self.prior_fusion: nn.Linear | None = None
+        if model.prior_fusion:
+            if model.use_vir:
+                raise ConfigError(
+                    "model.prior_fusion=true with model.use_vir=true: the fusion control replaces VIR; "
+                    "set model.use_vir=false"
+                )
+            self.scene_prior = ScenePrior(config.prior)
+            self.prior_fusion = nn.Linear(self.scene_prior.width, model.embed_dim)
+            nn.init.zeros_(self.prior_fusion.weight)  # [D, C_prior]: the untrained control is the baseline
+            nn.init.zeros_(self.prior_fusion.bias)
         self.language_cycle: LanguageCycleAttention | None = None
         if model.use_lca:
             self.language_cycle = LanguageCycleAttention(
@@ -115,7 +131,12 @@ class PIR(nn.Module):
         if self.vision_instruction is None:
             if return_details:
                 raise ValueError("return_details needs VIR; this model has model.use_vir = false")
-            return F.normalize(self.vision_projection(tokens[:, 0]).float(), dim=-1)  # [B, D], float32 under autocast
+            embedding = self.vision_projection(tokens[:, 0])  # [B, D]
+            if self.prior_fusion is not None:
+                if prior_features is None:
+                    prior_features = self.scene_prior(images)  # [B, C_prior]
+                embedding = embedding + self.prior_fusion(prior_features)  # [B, D]
+            return F.normalize(embedding.float(), dim=-1)  # [B, D], float32 under autocast
         projected = self.vision_projection(tokens)  # [B, N, D]
         if prior_features is None:
             prior_features = self.scene_prior(images)  # [B, C_prior]

@@ -1,17 +1,20 @@
-"""Vision Instruction Representation (VIR, paper §3.2; official `get_vision_fusion_embeds`, PIR_SPEC §2.3).
+"""Vision Instruction Representation (VIR, paper §3.2; official `get_vision_fusion_embeds`, docs/official_behaviour.md
+§2.3).
 
 Given the projected Swin tokens X [B, N, D] (token 0 = the global mean token) and the scene-prior feature:
 
 1. P = prior_projection(prior feature) [B, D] (official `conv_proj`).
 2. Rank & filter: belief logits ⟨X[b, n], P[b]⟩ over all N tokens (raw dot products, the global token included);
    the tokens are ordered by decreasing belief and the first `filter_size` are kept → F [B, filter_size, D].
-   Batched (`torch.sort` + `gather`), no loop over the batch; N comes from the encoder.
+   Batched (`torch.sort` + `gather`), no loop over the batch; N comes from the encoder. The logits are computed in
+   float32 even under bf16 autocast (no gradient flows through the order): bf16 logits would tie often (8 bits of
+   mantissa) and the stable sort would then prefer low token indices.
 3. `num_instruction_layers` Spatial-PAE steps: S = MHSA_i(F); Q = prior_mapping_i(P) broadcast to every row (always
    the original P); F = CroSA_i(Q, S) (query Q, key/value/residual S).
 4. Fusion: embedding = normalize(X[:, 0] + head(F[:, 0])); F[:, 0] descends from the highest-belief token.
 
 Deviations from the official code (none changes a result on untied inputs):
-- Works at batch size 1 (the official `.squeeze()` crashes there, PIR_SPEC §4.2).
+- Works at batch size 1 (the official `.squeeze()` crashes there, docs/official_behaviour.md §4.2).
 - The order is a *stable* sort of the belief logits (official: non-stable sort of the softmax belief). Softmax is
   monotonic, so the order is the same except between exactly tied values, which the official code breaks
   arbitrarily (a saturated softmax makes such ties; the logits rarely tie).
@@ -34,7 +37,7 @@ class VisionInstructionDetails:
 
     tokens: torch.Tensor  # [B, N, D] projected vision tokens X
     prior: torch.Tensor  # [B, D] projected scene prior P
-    belief_logits: torch.Tensor  # [B, N] ⟨X[b, n], P[b]⟩
+    belief_logits: torch.Tensor  # [B, N] ⟨X[b, n], P[b]⟩, float32
     belief: torch.Tensor  # [B, N] softmax of the logits over the tokens
     order: torch.Tensor  # [B, N] token indices by decreasing belief
     kept: torch.Tensor  # [B, filter_size] indices of the tokens that survive the filter
@@ -57,7 +60,8 @@ def rank_and_filter(tokens: torch.Tensor, prior: torch.Tensor, filter_size: int)
             f"model.filter_size = {filter_size} must be between 1 and the number of vision tokens ({num_tokens}: "
             f"1 + the Swin grid); lower filter_size or raise vision.image_size"
         )
-    logits = torch.einsum("bnd,bd->bn", tokens, prior)  # [B, N]
+    with torch.autocast(tokens.device.type, enabled=False):
+        logits = torch.einsum("bnd,bd->bn", tokens.float(), prior.float())  # [B, N] float32
     order = torch.sort(logits.detach(), dim=1, descending=True, stable=True).indices  # [B, N]
     kept = order[:, :filter_size]  # [B, filter_size]
     filtered = torch.gather(tokens, 1, kept.unsqueeze(-1).expand(-1, -1, tokens.shape[2]))  # [B, filter_size, D]

@@ -1,8 +1,8 @@
 """Reading weight files and loading them strictly: nothing loads silently.
 
 The official code loads every pretrained file with `strict=False` and no report, so a file in the wrong layout
-loads nothing without a word (PIR_SPEC §4.12). Here every load goes through `check_state_dict`, which names each
-missing, unexpected or wrongly shaped key and raises.
+loads nothing without a word (docs/official_behaviour.md §4.12). Here every load goes through `check_state_dict`, which
+names each missing, unexpected or wrongly shaped key and raises.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ import torch
 
 class WeightsError(RuntimeError):
     """A weight file is missing, unreadable, or does not match the module it is loaded into."""
+
+
+def unreadable(error: Exception) -> str:
+    """Why `torch.load(weights_only=True)` failed, in words that never repeat torch's advice to load with
+    `weights_only=False` (which would run any code the file holds)."""
+    return f"{type(error).__name__}: corrupt, truncated, or not a file of tensors only"
 
 
 def read_state_dict(path: str | os.PathLike, what: str, download_hint: str) -> dict[str, torch.Tensor]:
@@ -46,7 +52,9 @@ def read_state_dict(path: str | os.PathLike, what: str, download_hint: str) -> d
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises several types for corrupt / non-tensor pickles
-            raise WeightsError(f"{path}: cannot read {what} weights ({error})") from error
+            raise WeightsError(
+                f"cannot read {what} weights ({path}: {unreadable(error)}): re-create or re-download the file"
+            ) from None
     for wrapper in ("model", "state_dict"):
         if isinstance(state, Mapping) and isinstance(state.get(wrapper), Mapping):
             state = state[wrapper]

@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from pirlib.checkpoint import atomic_write_bytes
+from pirlib.io import atomic_write
 
 JSONL_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"
@@ -45,11 +45,11 @@ class Logbook:
 
     def _write(self) -> None:
         text = "".join(json.dumps(record) + "\n" for record in self.records)
-        atomic_write_bytes(self.jsonl, lambda tmp: Path(tmp).write_text(text))
+        atomic_write(self.jsonl, lambda tmp: Path(tmp).write_text(text))
         rows = [flatten(record) for record in self.records]
         columns = list(dict.fromkeys(key for row in rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_bytes(self.csv, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+        atomic_write(self.csv, lambda tmp: Path(tmp).write_text(buffer.getvalue()))

@@ -2,22 +2,31 @@
 
 One step: the model embeds a batch of image-caption pairs (bf16 autocast on CUDA), the objective (contrastive +
 affiliation_weight × affiliation, or triplet; `pirlib.losses`) gathers the embeddings of all ranks with a
-gradient-carrying all-gather, AdamW steps and the warm-up/decay schedule advances. A non-finite loss stops the run
-before the optimiser touches the weights. Every `eval_every_epochs` the model is evaluated on the validation split
-(model selection) and on the test split (reported), `last/` is written for `--resume`, and `best/` when the
-selection improves; only the scheduled evaluations (every `eval_every_epochs`, and the end of training) are
-selection candidates, so that where a run was stopped and resumed never changes what it selects (the evaluation made
-where `max_steps` stops a run is recorded, outside the selection); `evaluate_at` adds planned evaluation steps,
-candidates too, at which the run evaluates and goes on without stopping. Data order, augmentation and every RNG state
-are restored on resume, so a resumed run is bitwise identical to an uninterrupted one on CPU. Batches come from a
-DataLoader (`sampling.epoch_loader`) or, with `data.gpu_resident`, from images decoded once onto the device
-(`pirlib.data.gpu_resident`).
+gradient-carrying all-gather, AdamW steps and the warm-up/decay schedule advances; the loss terms are read back once,
+after the step (the step's only wait for the device). A non-finite loss stops the run there, before anything is
+saved, so `last/` keeps the last good state. Every `eval_every_epochs` the model is evaluated on the validation split
+(model selection) and on the test split (reported), and `best/` is written when the selection improves; every
+`save_last_every_epochs` `last/` is written for `--resume`; the last epoch (and any stop) always evaluates and saves.
+Only the scheduled evaluations (every `eval_every_epochs`, and the end of training) are selection candidates, so that
+where a run was stopped and resumed never changes what it selects (the evaluation made where `max_steps` stops a run
+is recorded, outside the selection); `evaluate_at` adds planned evaluation steps, candidates too, at which the run
+evaluates and goes on without stopping. Data order, augmentation and every RNG state are restored on resume, so a
+resumed run is bitwise identical to an uninterrupted one on CPU. Batches come from one DataLoader for the whole run
+(`sampling.TrainingLoader`; on CUDA its images travel as uint8 and are normalised on the device) or, with
+`data.gpu_resident`, from images decoded once onto the device (`pirlib.data.gpu_resident`).
+
+Under torchrun every section that one rank does alone (the main process claims the run directory, checks the images,
+trains the tokenizer, evaluates and saves) ends in `Runtime.shared_outcome()`, so a failure there ends every rank
+with the same error. Where one GPU and N differ: the affiliation loss's scene centres come from each rank's share
+of the batch, and captions are padded to the longest of each rank's share (`pirlib.losses`, README "Paper profile
+on a GPU").
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import random
 import time
@@ -30,27 +39,30 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from pirlib.checkpoint import (
-    DATA_ROOT_KEY,
-    atomic_write_json,
-    existing_checkpoint,
-    load_state_dict,
-    load_training_state,
-)
-from pirlib.config import Config, ConfigError, check_ranges, load_config, save_config
+from pirlib.checkpoint import DATA_ROOT_KEY, existing_checkpoint, load_state_dict, load_training_state
+from pirlib.config import Config, ConfigError, check_ranges, load_config, save_config, seed_of, uses_scene_prior
 from pirlib.data import CaptionCollator, PairDataset, build_tokenizer, load_index, split_train_validation
 from pirlib.data import train_transform as make_train_transform
 from pirlib.data.images import verify_images
+from pirlib.data.transforms import normalize_uint8
 from pirlib.evaluation import evaluate_model, retrieval_set
+from pirlib.io import atomic_write_json
 from pirlib.optim import build_optimizer, build_scheduler, group_learning_rates
-from pirlib.outputs import claim_run_directory
+from pirlib.output_folders import claim_run_directory
 from pirlib.progress import progress_bar
+from pirlib.training.data_checks import check_training_split
 from pirlib.training.logbook import Logbook
 from pirlib.training.rng import capture_rng_state, restore_rng_state
 from pirlib.training.runtime import Runtime, precision_name, setup_runtime
-from pirlib.training.sampling import SeededSamples, epoch_batches, epoch_loader, mixed_seed
+from pirlib.training.sampling import SeededSamples, TrainingLoader, epoch_batches, mixed_seed
 from pirlib.training.selection import TEST_OFFICIAL, VALIDATION, ModelSelection
-from pirlib.training.state import RunPaths, config_differences, save_checkpoint
+from pirlib.training.state import (
+    RunPaths,
+    check_resume_tokenizer,
+    config_differences,
+    resume_point,
+    save_checkpoint,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,11 +87,28 @@ class TrainStep(nn.Module):
 
 
 class NonFiniteLoss(ArithmeticError):
-    """A loss term of the step is NaN or infinite; `values` holds every term. The weights were not touched."""
+    """A loss term of the step is NaN or infinite; `values` holds every term. The step was taken (the loss is read
+    after it), so the weights in memory are not to be saved; `fit` stops and `last/` keeps the last good state."""
 
     def __init__(self, values: dict[str, float]) -> None:
         super().__init__(f"non-finite loss: {values}")
         self.values = values
+
+
+BATCH_KEYS = ("images", "input_ids", "attention_mask", "image_ids", "labels")  # TrainStep's arguments, in order
+
+
+def device_batch(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
+    """`batch` (the collator's dict) on `device`; uint8 images (the DataLoader path on CUDA: a quarter of the bytes
+    to copy) are normalised there, to the bit as the CPU transform would."""
+    moved = {key: batch[key].to(device, non_blocking=True) for key in BATCH_KEYS}
+    if moved["images"].dtype == torch.uint8:
+        moved["images"] = normalize_uint8(moved["images"])  # [B, 3, H, W] float32
+    if channels_last:
+        moved["images"] = moved["images"].contiguous(memory_format=torch.channels_last)
+    if batch.get("prior_features") is not None:  # [B, C_prior] when the prior's output is cached
+        moved["prior_features"] = batch["prior_features"]
+    return moved
 
 
 def optimisation_step(
@@ -93,38 +122,39 @@ def optimisation_step(
     """One training step of `fit`: `step_module` (a wrapped `TrainStep`) on `batch` (the collator's dict), then
     backward, optimiser step and scheduler step → (the loss terms, the learning rate the step used: first group).
 
-    The gradients stay in `.grad` until the next step. Raises `NonFiniteLoss` before the backward pass when a term is
-    not finite."""
-    images = batch["images"].to(device, non_blocking=True)  # [B, 3, H, W]
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    terms = step_module(
-        images,
-        batch["input_ids"].to(device, non_blocking=True),
-        batch["attention_mask"].to(device, non_blocking=True),
-        batch["image_ids"].to(device, non_blocking=True),
-        batch["labels"].to(device, non_blocking=True),
-        batch.get("prior_features"),  # [B, C_prior] when the prior's output is cached
-    )
-    values = {name: float(value.detach()) for name, value in terms.items()}
-    if not all(math.isfinite(value) for value in values.values()):
-        raise NonFiniteLoss(values)
+    The loss terms are read back once, after the optimiser step, so the host waits for the device once per step. The
+    gradients stay in `.grad` until the next step. Raises `NonFiniteLoss` when a term is not finite: the step has then
+    been taken (the weights are no longer trustworthy; `fit` stops without saving them)."""
+    batch = device_batch(batch, device, channels_last)
+    terms = step_module(*(batch[key] for key in BATCH_KEYS), batch.get("prior_features"))
     learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step uses
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     optimizer.step()
     scheduler.step()
+    read = torch.stack([value.detach() for value in terms.values()]).tolist()  # the one host synchronisation
+    values = dict(zip(terms, read, strict=True))
+    if not all(math.isfinite(value) for value in values.values()):
+        raise NonFiniteLoss(values)
     return values, learning_rate
 
 
 def wrap_for_training(
     model: nn.Module, objective: Callable[..., dict], runtime: Runtime, compile_model: bool
 ) -> nn.Module:
-    """TrainStep, wrapped in DistributedDataParallel under torchrun, then optionally torch.compile'd."""
+    """TrainStep, wrapped in DistributedDataParallel under torchrun, then optionally torch.compile'd.
+
+    DDP runs in its default dynamic mode without looking for unused parameters: every trainable parameter gets a
+    gradient at every step (the prior, and a temperature the objective does not use, are frozen; tests/test_ddp.py
+    checks every variant). Buffers are broadcast from rank 0 at each forward only where training changes them: the
+    prior's BatchNorm statistics with `prior.batchnorm_train_mode` (the other buffers are constants)."""
     step: nn.Module = TrainStep(model, objective, runtime)
     if runtime.distributed:
+        ddp = nn.parallel.DistributedDataParallel
         device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        step = nn.parallel.DistributedDataParallel(step, device_ids=device_ids, static_graph=True)
+        sync = "forward_sync_buffers"  # the per-forward buffer broadcast; older torch: broadcast_buffers (deprecated)
+        sync = sync if sync in inspect.signature(ddp).parameters else "broadcast_buffers"
+        step = ddp(step, device_ids=device_ids, **{sync: model.config.prior.batchnorm_train_mode})
     return torch.compile(step) if compile_model else step
 
 
@@ -142,10 +172,10 @@ def fit(
     `max_steps` (default `config.train.max_steps`) caps the total number of optimisation steps, those done before a
     resume included; the learning-rate schedule always spans `train.epochs`. `resume` continues from `out_dir/last/`
     (or starts afresh when the directory holds no checkpoint and no finished run); without it `out_dir` must be
-    empty, unless `overwrite` replaces the run in it (`pirlib.outputs`). The directory is locked while training.
+    empty, unless `overwrite` replaces the run in it (`pirlib.output_folders`). The directory is locked while training.
     `select_at_stop` makes the evaluation where `max_steps` stops a selection candidate, for callers that stop on
     purpose at planned evaluation points; otherwise that stop is an interruption. `evaluate_at` lists planned
-    evaluation steps that this one call evaluates as selection candidates while it trains on (`pirlib.experiments`
+    evaluation steps that this one call evaluates as selection candidates while it trains on (`pirlib.tutorial.runs`
     plans a learning curve this way): the same run, bit for bit, as stopping there with `select_at_stop` and
     resuming, without rebuilding the data and the model at every point."""
     config = copy.deepcopy(config)
@@ -159,9 +189,10 @@ def fit(
     config.train.precision = chosen  # the run's config records what ran
     out_dir = Path(out_dir or Path("runs") / config.name)
     try:
-        claim = claim_run_directory(out_dir, resume, overwrite) if runtime.is_main else contextlib.nullcontext()
-        with claim:
-            runtime.barrier()  # the other ranks look at out_dir only once the main process has claimed it
+        with contextlib.ExitStack() as claim:  # held by the main process until training ends
+            with runtime.shared_outcome():  # the other ranks look at out_dir only once the main process claimed it
+                if runtime.is_main:
+                    claim.enter_context(claim_run_directory(out_dir, resume, overwrite))
             return Trainer(config, out_dir, runtime, resume, select_at_stop, evaluate_at).run()
     finally:
         runtime.close()
@@ -183,11 +214,11 @@ class Trainer:
         self.config, self.runtime, self.paths = config, runtime, RunPaths(out_dir)
         self.select_at_stop, self.evaluate_at = select_at_stop, frozenset(evaluate_at)
         train = config.train
-        resume_from = existing_checkpoint(self.paths.last) if resume else None
+        resumed = resume_point(out_dir, config) if resume else None
         self._build_data()
-        random.seed(train.seed)
-        np.random.seed(train.seed)
-        torch.manual_seed(train.seed)  # identical initial weights on every rank
+        random.seed(seed_of(train, "init"))
+        np.random.seed(seed_of(train, "init"))
+        torch.manual_seed(seed_of(train, "init"))  # identical initial weights on every rank
         self.model = PIR(config, vocab_size=len(self.tokenizer)).to(runtime.device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -199,14 +230,18 @@ class Trainer:
         self.selection = ModelSelection(criterion)
         self.step, self.epoch_sums, self.epoch_steps = 0, {}, 0
         self.train_seconds, self.pairs_trained, self.last_test, self.last_evaluation = 0.0, 0, None, None
-        torch.manual_seed(mixed_seed(train.seed, runtime.rank))  # dropout / drop-path stream of this rank
-        if resume_from is not None:
-            self._load(resume_from)
+        torch.manual_seed(
+            mixed_seed(seed_of(train, "dropout"), runtime.rank)
+        )  # dropout / drop-path stream of this rank
+        if resumed is not None:
+            self._load(resumed.checkpoint)
         elif resume and runtime.is_main:
             print(f"pirlib train: nothing to resume in {self.paths.last}; starting a new run")
-        if runtime.is_main:
-            save_config(config, self.paths.config)
-        self.logbook = Logbook(out_dir, self.step if resume_from is not None else None) if runtime.is_main else None
+        self.logbook = None
+        with runtime.shared_outcome():
+            if runtime.is_main:
+                save_config(config, self.paths.config)
+                self.logbook = Logbook(out_dir, self.step if resumed is not None else None)
         self.step_module = wrap_for_training(self.model, RetrievalObjective(config.loss), runtime, train.compile)
         if self._prior_cache_applies():
             self.resident.cache_prior_features(self.model.scene_prior, runtime, train.channels_last)
@@ -216,32 +251,34 @@ class Trainer:
     def _build_data(self) -> None:
         config, runtime = self.config, self.runtime
         index = load_index(config.data.root)
-        train_ids, validation_ids = split_train_validation(index, config.data.validation_fraction, config.train.seed)
-        if config.data.validation_fraction > 0 and not validation_ids:
-            raise ConfigError(
-                f"data.validation_fraction={config.data.validation_fraction} holds out no image of "
-                f"{index.root}; raise it, or set 0 to select on the test set (official protocol)"
-            )
+        train_ids, validation_ids = split_train_validation(
+            index, config.data.validation_fraction, seed_of(config.train, "split")
+        )
+        check_training_split(index, train_ids, validation_ids, config)  # before any file is written
         test_ids = index.split_ids("test")
-        if not test_ids or not train_ids:
-            raise ConfigError(f"{index.root}: the dataset needs training and test images")
-        if runtime.is_main:  # a missing or broken image fails now, not when its batch comes
-            used = train_ids + validation_ids + test_ids
-            verify_images([index.image_path(i) for i in used], f"training, validation and test images of {index.root}")
-        if not runtime.is_main:  # the main process trains/saves the WordPiece tokenizer first
-            runtime.barrier()
-        self.tokenizer = build_tokenizer(config.text, config.data.root)
-        if runtime.is_main:
-            runtime.barrier()
-        transform = make_train_transform(config.vision.image_size, config.data.augment)
+        with runtime.shared_outcome():  # the main process first: it checks the images and trains/saves the tokenizer
+            if runtime.is_main:  # a missing or broken image fails now, not when its batch comes
+                used = train_ids + validation_ids + test_ids
+                verify_images(
+                    [index.image_path(i) for i in used], f"training, validation and test images of {index.root}"
+                )
+                self.tokenizer = build_tokenizer(config.text, config.data.root)
+        with runtime.shared_outcome():
+            if not runtime.is_main:
+                self.tokenizer = build_tokenizer(config.text, config.data.root)
+        on_cuda = runtime.device.type == "cuda"  # images travel as uint8, normalised on the device (device_batch)
+        transform = make_train_transform(config.vision.image_size, config.data.augment, uint8=on_cuda)
         self.pairs = PairDataset(index, train_ids, transform)
-        self.samples = SeededSamples(self.pairs, config.train.seed)
-        self.resident = None
+        self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
+        self.resident, self.loader = None, None
         if config.data.gpu_resident:  # decoded images and tokens on the device, batched augmentation there
             from pirlib.data.gpu_resident import ResidentPairs
 
             self.resident = ResidentPairs.from_config(self.pairs, self.tokenizer, config, runtime.device)
-        self.collate = CaptionCollator(self.tokenizer, config.text.max_tokens)
+        else:
+            samples = SeededSamples(self.pairs, seed_of(config.train, "data"))
+            workers = config.data.num_workers
+            self.loader = TrainingLoader(samples, self.collate, workers, on_cuda, runtime.rank, runtime.world_size)
         self.steps_per_epoch = len(self.pairs) // config.train.batch_size
         if self.steps_per_epoch == 0:
             raise ConfigError(
@@ -253,6 +290,7 @@ class Trainer:
 
     def _load(self, directory: Path) -> None:
         state = load_training_state(directory)
+        check_resume_tokenizer(directory, self.tokenizer)
         saved = load_config(self.paths.config) if self.paths.config.is_file() else None
         differences = config_differences(saved, self.config) if saved is not None else []
         if differences or state["total_steps"] != self.total_steps:
@@ -276,7 +314,7 @@ class Trainer:
     def _prior_cache_applies(self) -> bool:
         """prior.cache_features is honoured only where it gives the same features as the per-step prior."""
         config = self.config
-        if not (config.prior.cache_features and config.model.use_vir):
+        if not (config.prior.cache_features and uses_scene_prior(config.model)):
             return False
         blockers = [
             name
@@ -297,9 +335,11 @@ class Trainer:
         started = time.perf_counter()
         while self.step < self.stop_step:
             self._train_epoch(self.step // self.steps_per_epoch)
-        results = [self._results(time.perf_counter() - started) if self.runtime.is_main else None]
-        if self.runtime.is_main:
-            atomic_write_json(self.paths.eval, results[0])
+        results = [None]
+        with self.runtime.shared_outcome():
+            if self.runtime.is_main:
+                results[0] = self._results(time.perf_counter() - started)
+                atomic_write_json(self.paths.eval, results[0])
         if self.runtime.distributed:
             dist.broadcast_object_list(results, src=0)
         return results[0]
@@ -309,24 +349,16 @@ class Trainer:
         first_batch = self.step - epoch * self.steps_per_epoch
         if first_batch == 0:
             self.epoch_sums, self.epoch_steps = {}, 0
-        batches = epoch_batches(self.pairs.labels, train.batch_size, train.seed, epoch, self.config.data.group_by_scene)
+        batches = epoch_batches(
+            self.pairs.labels, train.batch_size, seed_of(train, "data"), epoch, self.config.data.group_by_scene
+        )
         if len(batches) < self.steps_per_epoch:
             raise RuntimeError(f"epoch {epoch + 1} has {len(batches)} full batches, expected {self.steps_per_epoch}")
         batches = batches[: self.steps_per_epoch]
         if self.resident is not None:
             loader = self.resident.epoch_batches(batches, epoch, first_batch, runtime.rank, runtime.world_size)
         else:
-            loader = epoch_loader(
-                self.samples,
-                batches,
-                epoch,
-                first_batch,
-                runtime.rank,
-                runtime.world_size,
-                self.collate,
-                self.config.data.num_workers,
-                runtime.device.type == "cuda",
-            )
+            loader = self.loader.epoch(batches, epoch, first_batch)
         self.model.train()
         bar = progress_bar(
             total=self.steps_per_epoch,
@@ -365,9 +397,13 @@ class Trainer:
         scheduled = (end_of_epoch and planned) or (stopped and self.select_at_stop)
         if stopped or scheduled:
             self._evaluate(epoch, end_of_epoch, candidate=scheduled)
-        elif end_of_epoch and runtime.is_main:
-            self.logbook.append(self._train_record(epoch))
-        self._save_last()
+        elif end_of_epoch:
+            with runtime.shared_outcome():
+                if runtime.is_main:
+                    self.logbook.append(self._train_record(epoch))
+        save_period = train.save_last_every_epochs
+        if stopped or (end_of_epoch and save_period and (epoch + 1) % save_period == 0):
+            self._save_last()
 
     def _train_step(self, batch: dict, epoch: int) -> dict[str, float]:
         try:
@@ -411,23 +447,23 @@ class Trainer:
     def _evaluate(self, epoch: int, end_of_epoch: bool, candidate: bool) -> None:
         """Validation and test metrics (main process), model selection (`candidate`: a scheduled evaluation), best/
         and the metrics record."""
-        if self.runtime.is_main:
-            validation = self._metrics(self.validation) if self.validation is not None else None
-            test = self._metrics(self.test)
-            record = {**self._train_record(epoch), "validation": validation, "test": test}
-            if not end_of_epoch:
-                record["partial_epoch"] = True
-            if not candidate:
-                record["selection_candidate"] = False
-            if candidate and self.selection.update(epoch + 1, self.step, validation, test):
-                save_checkpoint(self.paths.best, self.model, self.config, self.tokenizer, self._metadata(epoch))
-            self.logbook.append(record)
-            self.last_test = test
-            self.last_evaluation = {"epoch": epoch + 1, "step": self.step, "validation": validation, "test": test}
-            summary = f"mR validation {validation['mR']:.2f}, " if validation else ""
-            tqdm.write(f"epoch {epoch + 1} step {self.step}: {summary}mR test {test['mR']:.2f}")
+        with self.runtime.shared_outcome():  # the main process evaluates, the others wait
+            if self.runtime.is_main:
+                validation = self._metrics(self.validation) if self.validation is not None else None
+                test = self._metrics(self.test)
+                record = {**self._train_record(epoch), "validation": validation, "test": test}
+                if not end_of_epoch:
+                    record["partial_epoch"] = True
+                if not candidate:
+                    record["selection_candidate"] = False
+                if candidate and self.selection.update(epoch + 1, self.step, validation, test):
+                    save_checkpoint(self.paths.best, self.model, self.config, self.tokenizer, self._metadata(epoch))
+                self.logbook.append(record)
+                self.last_test = test
+                self.last_evaluation = {"epoch": epoch + 1, "step": self.step, "validation": validation, "test": test}
+                summary = f"mR validation {validation['mR']:.2f}, " if validation else ""
+                tqdm.write(f"epoch {epoch + 1} step {self.step}: {summary}mR test {test['mR']:.2f}")
         self.model.train()
-        self.runtime.barrier()
 
     # ---------------------------------------------------------------------------------------------------- files
 
@@ -444,26 +480,29 @@ class Trainer:
         if self.runtime.distributed:
             rng = [None] * self.runtime.world_size
             dist.all_gather_object(rng, capture_rng_state())
-        if self.runtime.is_main:
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "total_steps": self.total_steps,
-                "progress": {
-                    "step": self.step,
-                    "epoch_sums": self.epoch_sums,
-                    "epoch_steps": self.epoch_steps,
-                    "last_test": self.last_test,
-                    "last_evaluation": self.last_evaluation,
-                    "train_seconds": self.train_seconds,
-                    "pairs_trained": self.pairs_trained,
-                },
-                "selection": self.selection.state_dict(),
-                "rng": rng,
-            }
-            epoch = (self.step - 1) // self.steps_per_epoch
-            save_checkpoint(self.paths.last, self.model, self.config, self.tokenizer, self._metadata(epoch), state)
-        self.runtime.barrier()
+        with self.runtime.shared_outcome():  # the main process saves, the others wait
+            if self.runtime.is_main:
+                self._save_last_on_main(rng)
+
+    def _save_last_on_main(self, rng: list[dict[str, torch.Tensor]]) -> None:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "total_steps": self.total_steps,
+            "progress": {
+                "step": self.step,
+                "epoch_sums": self.epoch_sums,
+                "epoch_steps": self.epoch_steps,
+                "last_test": self.last_test,
+                "last_evaluation": self.last_evaluation,
+                "train_seconds": self.train_seconds,
+                "pairs_trained": self.pairs_trained,
+            },
+            "selection": self.selection.state_dict(),
+            "rng": rng,
+        }
+        epoch = (self.step - 1) // self.steps_per_epoch
+        save_checkpoint(self.paths.last, self.model, self.config, self.tokenizer, self._metadata(epoch), state)
 
     def _results(self, wall_seconds: float) -> dict:
         config = self.config

@@ -1,11 +1,18 @@
 """Where and how training runs: device ("auto" = CUDA when available), precision ("auto" = bf16 autocast on CUDA and
-on CPUs with native bf16 arithmetic, fp32 elsewhere), and the torchrun process group (DDP when WORLD_SIZE > 1: gloo
-on CPU, nccl on GPU)."""
+on CPUs with native bf16 arithmetic, fp32 elsewhere; on CUDA it also decides TF32), and the torchrun process group
+(DDP when WORLD_SIZE > 1: gloo on CPU, nccl on GPU).
+
+Under DDP, work that only the main process does (claiming the run directory, checking the images, training the
+tokenizer, evaluating, saving) runs inside `Runtime.shared_outcome()`: every rank leaves such a block with the same
+outcome, so an error on one rank ends every rank at once with the same message instead of leaving the others
+waiting at the next collective.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from pirlib.config import ConfigError, TrainConfig
+from pirlib.distributed import first_failure, peer_error
 
 
 @dataclass
@@ -36,9 +44,27 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def barrier(self) -> None:
+    @contextlib.contextmanager
+    def shared_outcome(self) -> Iterator[None]:
+        """A block that every rank leaves with the same outcome. The ranks may do different work inside (`if
+        runtime.is_main:`); at its end they exchange whether they failed (a collective, so it is also a barrier),
+        and when any rank raised, every rank raises the error of the lowest failing rank: that rank its own, the
+        others a copy (a user error as itself, so the command line prints the same line on every rank; a bug as
+        `RankFailed`). One process: the block as it is."""
+        error = None
+        try:
+            yield
+        except Exception as raised:
+            error = raised
         if self.distributed:
-            dist.barrier()
+            failure = first_failure(error)
+            if failure is not None:
+                with contextlib.suppress(RuntimeError):  # every rank has the outcome before one tears the group down
+                    dist.barrier()
+            if failure is not None and failure[0] != self.rank:
+                raise peer_error(*failure) from None
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         if self.owns_process_group and dist.is_initialized():
@@ -46,20 +72,30 @@ class Runtime:
 
 
 def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") -> torch.device:
-    """ "auto" → cuda:local_rank when CUDA is available, else cpu; "cuda" / "cuda:N" must exist. `key` names the
-    setting in errors (the config field, or a command's flag such as --device)."""
+    """ "auto" → CUDA when available, else cpu; "cuda:N" must exist. CUDA without an index is cuda:local_rank
+    (torchrun's LOCAL_RANK) when the process sees that many devices, cuda:0 when it sees one (a launcher that shows
+    each process its own GPU through CUDA_VISIBLE_DEVICES), else an error. `key` names the setting in errors (the
+    config field, or a command's flag such as --device)."""
+    setting = f"{key} {name}" if key.startswith("--") else f"{key}={name}"  # as the user wrote it
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    setting = f"{key} {name}" if key.startswith("--") else f"{key}={name}"
     if name.startswith("cuda"):
         index = name.partition(":")[2]
         if not torch.cuda.is_available():
             raise ConfigError(f"CUDA is not available ({setting}): use auto or cpu")
-        if name != "cuda" and not (index.isdigit() and int(index) < torch.cuda.device_count()):
-            raise ConfigError(
-                f"no such CUDA device ({setting}): this machine has cuda:0 to cuda:{torch.cuda.device_count() - 1}"
-            )
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+        count = torch.cuda.device_count()
+        if name != "cuda" and not (index.isdigit() and int(index) < count):
+            raise ConfigError(f"no such CUDA device ({setting}): this machine has cuda:0 to cuda:{count - 1}")
+        if ":" in name:
+            return torch.device(name)
+        if local_rank < count:
+            return torch.device(f"cuda:{local_rank}")
+        if count == 1:
+            return torch.device("cuda:0")
+        raise ConfigError(
+            f"no CUDA device for LOCAL_RANK {local_rank} ({setting}): this process sees cuda:0 to cuda:{count - 1}; "
+            f"start at most {count} processes per machine, or show each process one GPU (CUDA_VISIBLE_DEVICES)"
+        )
     if name != "cpu":
         raise ConfigError(f"unknown device ({setting}): expected auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
@@ -106,8 +142,18 @@ def resolved_precision(config: TrainConfig) -> str:
     return precision_name(resolve_precision(config.precision, resolve_device(config.device)))
 
 
+def set_cuda_float32_math(autocast_dtype: torch.dtype | None) -> None:
+    """TF32 for float32 matrix products and convolutions on CUDA only under bf16 autocast; in fp32 every float32
+    product is a float32 product (PyTorch's default would give cuDNN convolutions TF32), so an fp32 run is what its
+    name says. Process-wide; call it only for CUDA work: CPU kernels are left as they are."""
+    allow = autocast_dtype is not None
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
 def setup_runtime(config: TrainConfig) -> Runtime:
-    """Join the torchrun process group when WORLD_SIZE > 1 (or reuse an initialised one), pick device and precision."""
+    """Join the torchrun process group when WORLD_SIZE > 1 (or reuse an initialised one), pick device and precision
+    (and, on CUDA, TF32 to match it)."""
     if dist.is_initialized():
         world_size, rank = dist.get_world_size(), dist.get_rank()
     else:
@@ -123,4 +169,7 @@ def setup_runtime(config: TrainConfig) -> Runtime:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Runtime(device, rank, world_size, resolve_precision(config.precision, device), owns)
+    autocast_dtype = resolve_precision(config.precision, device)
+    if device.type == "cuda":
+        set_cuda_float32_math(autocast_dtype)
+    return Runtime(device, rank, world_size, autocast_dtype, owns)

@@ -3,8 +3,10 @@
 Every epoch is cut into global batches of `train.batch_size` pairs (the last incomplete batch is dropped, as the
 official loader does); rank r of W takes the r-th contiguous slice of each global batch, so the ranks' batches
 concatenated in rank order are exactly the global batch a single process would see. A resumed run skips the batches
-already done. Each sample's augmentation runs under a torch generator seeded from (seed, epoch, sample position),
-so it does not depend on worker processes, batch position or on what ran before.
+already done. Each sample's augmentation runs under the CPU generator seeded from (seed, epoch, sample position)
+and restored afterwards, so it does not depend on worker processes, batch position or on what ran before, and
+leaves every other random stream (the process's CPU generator, the CUDA generators that draw dropout) as it was.
+One DataLoader serves the whole run (`TrainingLoader`): with workers, they persist from epoch to epoch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def mixed_seed(*values: int) -> int:
 
 class SeededSamples(Dataset):
     """Wraps a map-style dataset; item `(epoch, position)` is `dataset[position]` drawn under the seed
-    mixed_seed(seed, epoch, position), leaving the process's global torch RNG untouched."""
+    mixed_seed(seed, epoch, position), leaving the process's torch generators (CPU and CUDA) untouched."""
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset = dataset
@@ -36,8 +38,8 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, position = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(mixed_seed(self.seed, epoch, position))
+        with torch.random.fork_rng(devices=[]):  # the transforms draw from the CPU generator: saved, then restored
+            torch.default_generator.manual_seed(mixed_seed(self.seed, epoch, position))  # CPU only, not CUDA
             return self.dataset[position]
 
 
@@ -55,13 +57,17 @@ def epoch_batches(
 
 
 class RankBatchSampler(Sampler[list[tuple[int, int]]]):
-    """This rank's slice of each global batch from `first_batch` on, as `(epoch, position)` keys."""
+    """This rank's slice of each global batch of one epoch from `first_batch` on, as `(epoch, position)` keys;
+    `aim` points it at another epoch."""
 
-    def __init__(self, batches: list[list[int]], epoch: int, rank: int, world_size: int, first_batch: int) -> None:
-        self.batches = batches[first_batch:]
-        self.epoch = epoch
+    def __init__(self, rank: int, world_size: int) -> None:
         self.rank = rank
         self.world_size = world_size
+        self.aim([], 0, 0)
+
+    def aim(self, batches: list[list[int]], epoch: int, first_batch: int) -> None:
+        self.batches = batches[first_batch:]
+        self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for batch in self.batches:
@@ -72,23 +78,25 @@ class RankBatchSampler(Sampler[list[tuple[int, int]]]):
         return len(self.batches)
 
 
-def epoch_loader(
-    samples: SeededSamples,
-    batches: list[list[int]],
-    epoch: int,
-    first_batch: int,
-    rank: int,
-    world_size: int,
-    collate,
-    num_workers: int,
-    pin_memory: bool,
-) -> DataLoader:
-    """A DataLoader over this rank's part of `batches[first_batch:]`; it draws nothing from the global RNG."""
-    return DataLoader(
-        samples,
-        batch_sampler=RankBatchSampler(batches, epoch, rank, world_size, first_batch),
-        collate_fn=collate,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        generator=torch.Generator().manual_seed(0),  # worker base seeds; augmentation is seeded per sample anyway
-    )
+class TrainingLoader:
+    """The run's one DataLoader over `samples`; `epoch(...)` gives it for this rank's part of an epoch's batches.
+
+    Built once, so with `num_workers` > 0 its workers persist from epoch to epoch (each epoch's batch sampler runs in
+    the main process; the samples do not depend on which worker makes them). It draws nothing from the global RNG."""
+
+    def __init__(self, samples: SeededSamples, collate, num_workers: int, pin_memory: bool, rank: int, world_size: int):
+        self.sampler = RankBatchSampler(rank, world_size)
+        self.loader = DataLoader(
+            samples,
+            batch_sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=num_workers > 0,
+            generator=torch.Generator().manual_seed(0),  # worker base seeds; augmentation is seeded per sample anyway
+        )
+
+    def epoch(self, batches: list[list[int]], epoch: int, first_batch: int) -> DataLoader:
+        """The loader, aimed at `batches[first_batch:]` of `epoch` (iterate it before aiming it again)."""
+        self.sampler.aim(batches, epoch, first_batch)
+        return self.loader

@@ -1,4 +1,4 @@
-"""Model selection (paper §4.1 reports the best epoch; PIR_SPEC §1 "evaluation").
+"""Model selection (paper §4.1 reports the best epoch; docs/official_behaviour.md §1 "evaluation").
 
 Honest default: the checkpoint with the best validation mR, the validation images being carved out of the training
 split (`data.validation_fraction`, seeded, stratified by scene). With `validation_fraction: 0` the selection falls back

@@ -17,8 +17,19 @@ from pathlib import Path
 
 import torch
 
-from pirlib.checkpoint import CHECKSUMS_KEY, TRAINING_STATE_FILE, atomic_directory, save_model, save_training_state
-from pirlib.config import Config, to_dict
+from pirlib.checkpoint import (
+    CHECKSUMS_KEY,
+    METADATA_FILE,
+    TOKENIZER_KEY,
+    TRAINING_STATE_FILE,
+    atomic_directory,
+    existing_checkpoint,
+    read_metadata,
+    recorded_data_root,
+    save_model,
+    save_training_state,
+)
+from pirlib.config import Config, ConfigError, to_dict
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ RESUMABLE_CHANGES = {
     "train.device",
     "train.eval_batch_size",
     "train.checkpoint_every_steps",
+    "train.save_last_every_epochs",
     "train.compile",
     "data.num_workers",
     "data.root",
@@ -84,3 +96,35 @@ def config_differences(old: Config, new: Config) -> list[str]:
             if name not in RESUMABLE_CHANGES and value != old_dict.get(section, {}).get(key):
                 differences.append(name)
     return differences
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run continues: its last checkpoint and the dataset it was trained on."""
+
+    checkpoint: Path  # last/, or the complete copy an interrupted checkpoint swap left beside it
+    data_root: Path  # the config's data.root, or the absolute path recorded at training time when that relative
+    # path does not resolve from the current directory (a run started elsewhere)
+
+
+def resume_point(run_dir: str | Path, config: Config) -> ResumePoint | None:
+    """The checkpoint `--resume` continues `run_dir` from, or None when the run has none (a new run starts).
+    The command uses it before training to find the run's data, the trainer to load its state."""
+    checkpoint = existing_checkpoint(RunPaths(Path(run_dir)).last)
+    if checkpoint is None:
+        return None
+    return ResumePoint(checkpoint, recorded_data_root(checkpoint, config))
+
+
+def check_resume_tokenizer(directory: Path, tokenizer) -> None:
+    """Refuse (ConfigError naming both fingerprints) to resume the checkpoint in `directory` with another tokenizer
+    than the one it was trained with: the same vocabulary size with other tokens would train on other inputs."""
+    from pirlib.data.tokenizer import tokenizer_fingerprint
+
+    recorded, current = read_metadata(directory).get(TOKENIZER_KEY), tokenizer_fingerprint(tokenizer)
+    if recorded is not None and recorded != current:
+        raise ConfigError(
+            f"cannot resume: the tokenizer differs from the one the run was trained with ({directory / METADATA_FILE} "
+            f"records tokenizer {recorded[:12]}, data.root and text.tokenizer give {current[:12]}): resume on the "
+            f"dataset the run was trained on, or start a new run"
+        )

@@ -5,7 +5,8 @@ depending on the template, the scene and the relation of the objects to a landma
 word orders. It never mentions the semantic noise (distractors, texture patches, shadows, clouds). Every caption comes
 with the attributes it mentions (`mentions`), which the oracle ladder (oracle.py) uses.
 
-Captions are lowercase words without punctuation, i.e. already normal under `pre_caption` (PIR_SPEC §1).
+Captions are lowercase words without punctuation, i.e. already normal under `pre_caption` (docs/official_behaviour.md
+§1).
 """
 
 from __future__ import annotations

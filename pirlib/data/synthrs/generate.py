@@ -7,6 +7,7 @@ Output (the format `pirlib prepare` also writes, so one loader reads both; see d
     OUT/attributes.json   what each image shows: scene, key objects (shape, colour, size, count, positions),
                           relation, landmarks, distractors, noise; and what each caption mentions
     OUT/datasheet.json    counts, class histogram, caption lengths, vocabulary, attribute and noise statistics
+    OUT/.generating       present only while a generation runs (what a generation may replace: output.py)
 
 Determinism: image i draws everything from `numpy.random.default_rng(SeedSequence(seed).spawn(n)[i])`, so the files
 are byte-identical for the same arguments, whatever the number of worker processes. Captions that repeat a caption of
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,13 +30,14 @@ from pirlib.data.format import INDEX_FILE, ImageRecord, write_index
 from pirlib.data.synthrs.captions import caption, describe
 from pirlib.data.synthrs.datasheet import build_datasheet
 from pirlib.data.synthrs.layout import ImagePlan, sample_plan
+from pirlib.data.synthrs.output import GENERATING_FILE, IMAGE_DIR, MAX_IMAGES, check_setting, generated_images
 from pirlib.data.synthrs.render import render
 from pirlib.data.synthrs.scenes import CLASS_NAMES, SIZES
+from pirlib.io import atomic_write, atomic_write_json
 from pirlib.progress import progress_bar
 
 GENERATOR_VERSION = 1  # bump when the same arguments would produce different files
 NAME = "synthrs"
-IMAGE_DIR = "images"
 ATTRIBUTES_FILE = "attributes.json"
 DATASHEET_FILE = "datasheet.json"
 CAPTIONS_PER_IMAGE = 5
@@ -49,27 +50,15 @@ class SynthSettings:
     test_images: int = 300  # of which held out for testing
     size: int = 112  # image side in pixels (112: a 7×7 Swin grid with 3 stages; 224 for the full model)
     seed: int = 0  # everything is drawn from this seed
-    noise: float = 0.5  # semantic-noise level: 0 none, 1 heavy (distractors, texture patches, shadows, clouds)
+    noise: float = 0.5  # semantic-noise level in [0, 3]: 0 none (distractors, texture patches, shadows, clouds)
 
     def validate(self) -> None:
-        if self.images < 2:
-            raise ValueError(f"SynthRS: --images must be at least 2, got {self.images}")
-        if not 1 <= self.test_images < self.images:
-            raise ValueError(
-                f"SynthRS: --test-images must be in [1, {self.images - 1}] (--images is "
-                f"{self.images}), got {self.test_images}"
-            )
-        if self.size < 16:
-            raise ValueError(f"SynthRS: --size must be at least 16 pixels, got {self.size}")
-        if not 0.0 <= self.noise <= 3.0:
-            raise ValueError(f"SynthRS: --noise must be in [0, 3], got {self.noise}")
-
-
-def _write_json(path: Path, data) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    os.replace(handle.name, path)
+        """Raise ValueError naming the first setting (and its `pirlib synth` flag) of a wrong type or out of range."""
+        check_setting("SynthRS", "images", self.images, 2, MAX_IMAGES)
+        check_setting("SynthRS", "test_images", self.test_images, 1, self.images - 1)
+        check_setting("SynthRS", "size", self.size, 16, None)
+        check_setting("SynthRS", "seed", self.seed, 0, None)
+        check_setting("SynthRS", "noise", self.noise, 0, 3, integer=False)
 
 
 def _labels(rng: np.random.Generator, count: int) -> list[int]:
@@ -132,9 +121,9 @@ def draw_image(index: int, label: int, seed_sequence, noise: float, size: int, i
     plan = sample_plan(rng, label, noise)
     image = render(plan, size, rng)
     file = f"{plan.scene}_{index:05d}.png"
-    temporary = Path(image_dir) / f".{file}.tmp"
-    image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    os.replace(temporary, Path(image_dir) / file)
+    atomic_write(
+        Path(image_dir) / file, lambda temporary: image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    )
     return plan, file, rng
 
 
@@ -181,8 +170,8 @@ def _make_unique(records: list[dict], seed: int) -> int:
 def _check_not_another_dataset(out: Path) -> None:
     """Refuse to write SynthRS over a directory that holds another dataset (e.g. a prepared RSITMD)."""
     try:
-        name = json.loads((out / INDEX_FILE).read_text()).get("name")
-    except (OSError, json.JSONDecodeError, AttributeError):
+        name = json.loads((out / INDEX_FILE).read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
         return
     if name != NAME:
         raise ValueError(
@@ -195,9 +184,9 @@ def is_generated(out: str | os.PathLike, settings: SynthSettings) -> bool:
     """True when OUT already holds a complete SynthRS dataset made with these settings by this generator version."""
     out = Path(out)
     try:
-        sheet = json.loads((out / DATASHEET_FILE).read_text())
-        index = json.loads((out / INDEX_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+        sheet = json.loads((out / DATASHEET_FILE).read_text(encoding="utf-8"))
+        index = json.loads((out / INDEX_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return False
     expected = {**asdict(settings), "generator_version": GENERATOR_VERSION}
     if sheet.get("settings") != expected or not (out / ATTRIBUTES_FILE).is_file():
@@ -217,8 +206,10 @@ def generate_synthrs(
     settings.validate()
     out = Path(out)
     _check_not_another_dataset(out)
+    previous = generated_images(out, INDEX_FILE, NAME)
     image_dir = out / IMAGE_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / GENERATING_FILE, lambda temporary: None)
     rng = np.random.default_rng(settings.seed)
     train_count = settings.images - settings.test_images
     labels = _labels(rng, train_count) + _labels(rng, settings.test_images)
@@ -231,17 +222,18 @@ def generate_synthrs(
     for record in records:
         del record["_plan"]
 
-    wanted = {record["file"] for record in records}
-    for stale in image_dir.glob("*_[0-9][0-9][0-9][0-9][0-9].png"):  # SynthRS images of an earlier, larger run
-        if stale.name not in wanted and stale.name.rsplit("_", 1)[0] in CLASS_NAMES:
-            stale.unlink()
+    for stale in previous - {record["file"] for record in records}:  # images of an earlier, larger run
+        (image_dir / stale).unlink(missing_ok=True)
     index_records = [
         ImageRecord(r["file"], r["split"], r["label"], tuple(c["text"] for c in r["captions"])) for r in records
     ]
     write_index(out, NAME, CLASS_NAMES, index_records, image_root=IMAGE_DIR)
-    _write_json(out / ATTRIBUTES_FILE, {"name": NAME, "settings": asdict(settings), "images": records})
+    atomic_write_json(
+        out / ATTRIBUTES_FILE, {"name": NAME, "settings": asdict(settings), "images": records}, indent=1, sort_keys=True
+    )
     sheet = build_datasheet(NAME, CLASS_NAMES, records)
     sheet["settings"] = {**asdict(settings), "generator_version": GENERATOR_VERSION}
     sheet["captions"]["redrawn_duplicates"] = redrawn
-    _write_json(out / DATASHEET_FILE, sheet)
+    atomic_write_json(out / DATASHEET_FILE, sheet, indent=1, sort_keys=True)
+    (out / GENERATING_FILE).unlink()
     return sheet

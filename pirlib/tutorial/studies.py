@@ -1,0 +1,214 @@
+"""Recorded studies around the tutorial's default experiment: variations of notebook 03's finished runs, trained by
+the same code (`plan`-like RunSpecs, `run_many`) and recorded with their command, machine and date in `docs/studies/`,
+where notebook 03 reads them (and says so).
+
+- `plateau`: every run of the default study again with twice its training budget (`train.epochs` × 2, twice as many
+  evaluation points): does more training still change the result?
+- `prior-quality`: PIR with a scene prior trained on the retrieval set's own training images (the in-set prior, the
+  first version of this tutorial) instead of the separate scene corpus: the paper's premise is that the prior's
+  outside scene knowledge is what helps VIR.
+- `variance`: where the seed spread comes from. The seed-0 baseline and PIR runs again with the seed of one random
+  source changed (validation hold-out, initial weights, data order and augmentation, dropout; 3 more seeds each),
+  the others kept, and a bootstrap over the test images of every default run (the finite test set).
+- `ablations`: the two single-module ablations, PIR w/o VIR and PIR w/o LCA, at every seed of the default PIR
+  runs with their budget (the runs notebook 03 trains when given `ablation_seeds`; the main job leaves them out to
+  keep within its time budget).
+
+    python -m pirlib.tutorial.studies plateau         # after `make reproduce`; or `make studies` for both
+    python -m pirlib.tutorial.studies prior-quality
+    python -m pirlib.tutorial.studies ablations
+    python -m pirlib.tutorial.studies variance
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from pirlib.config import SEED_SOURCES, apply_overrides, load_config
+from pirlib.io import atomic_write_json
+from pirlib.metrics import METRIC_KEYS
+from pirlib.tutorial.runs import PriorSpec, RunSpec, load_history, read_manifest, variant_config
+from pirlib.tutorial.scheduler import run_many
+from pirlib.tutorial.study_summaries import write_summary
+
+INSET_PRIOR_EPOCHS = 24  # passes of the in-set prior over the training split's images (its accuracy plateaus there)
+
+
+def derived_specs(
+    main_runs_dir: Path, out_root: Path, overrides: Sequence[str], variants: Sequence[str] | None = None,
+    evaluation_factor: int = 1,
+) -> list[RunSpec]:  # fmt: skip
+    """The runs of a finished study (its manifest), each with `overrides` applied to its stored config, in
+    `out_root/<run name>`, with `evaluation_factor` × its number of evaluation points."""
+    specs = []
+    for variant, runs in read_manifest(main_runs_dir / "manifest.json").items():
+        if variants is not None and variant not in variants:
+            continue
+        for run in runs:
+            config = apply_overrides(load_config(run / "config.yaml"), list(overrides))
+            evaluations = evaluation_factor * len(load_history(run))
+            specs.append(RunSpec(variant, config.train.seed, config, out_root / run.name, evaluations))
+    return specs
+
+
+def run_record(run_dir: Path, variant: str, seed: int) -> dict:
+    """What a study keeps of one finished run: its selected test metrics and its test-mR learning curve."""
+    result = json.loads((run_dir / "eval.json").read_text())
+    history = load_history(run_dir)
+    return {
+        "variant": variant,
+        "seed": seed,
+        "test": {key: result["test"][key] for key in METRIC_KEYS},
+        "curve": {"step": history["step"].tolist(), "test_mR": history["test_mR"].tolist()},
+    }
+
+
+def record_study(name: str, specs: Sequence[RunSpec], main_runs_dir: Path, out: Path, command: str, **extra) -> dict:
+    """Write docs/studies/<name>.json: the study's runs and the default study's runs beside them, with the command,
+    the machine and the date."""
+    from pirlib.tutorial.checks import machine_fingerprint
+
+    main = read_manifest(main_runs_dir / "manifest.json")
+    record = {
+        "name": name,
+        "command": command,
+        "date": date.today().isoformat(),
+        "machine": machine_fingerprint(),
+        "runs": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in specs},
+        "default_runs": {
+            run.name: run_record(run, variant, load_config(run / "config.yaml").train.seed)
+            for variant, runs in main.items()
+            for run in runs
+        },
+        **extra,
+    }
+    atomic_write_json(out, record)
+    return record
+
+
+def plateau(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    epochs = load_config(next(iter(read_manifest(main_runs_dir / "manifest.json").values()))[0] / "config.yaml")
+    specs = derived_specs(main_runs_dir, out_root, [f"train.epochs={2 * epochs.train.epochs}"], evaluation_factor=2)
+    run_many(specs, None, workers=workers)
+    return specs, {"budget_factor": 2}
+
+
+def prior_quality(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    manifest = read_manifest(main_runs_dir / "manifest.json")
+    reference = load_config(manifest["pir"][0] / "config.yaml")
+    corpus_prior = json.loads(Path(reference.prior.checkpoint).with_suffix(".json").read_text())
+    inset_path = out_root / "prior_inset.safetensors"
+    settings = [
+        "data.augment=true",  # 24 passes over 2,000 images: augmentation helps there
+        f"prior_training.epochs={INSET_PRIOR_EPOCHS}",
+        *(f"prior_training.{key}={corpus_prior[key]}" for key in ("batch_size", "learning_rate", "seed")),
+    ]
+    prior = PriorSpec(apply_overrides(reference, settings), Path(reference.data.root), inset_path)
+    specs = derived_specs(main_runs_dir, out_root, [f"prior.checkpoint={inset_path}"], variants=["pir"])
+    study = run_many(specs, prior, workers=workers)
+    priors = {
+        "corpus": {key: corpus_prior[key] for key in ("accuracy", "epochs", "train_images", "corpus_root")},
+        "in-set": {key: study["prior"][key] for key in ("accuracy", "epochs", "train_images", "corpus_root")},
+    }
+    return specs, {"priors": priors}
+
+
+ABLATIONS = ("pir_no_vir", "pir_no_lca")
+
+
+def ablation_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """Each ablation at the seed, config and number of evaluations of every default PIR run, in
+    `out_root/<variant>_seed<seed>`: the same configs notebook 03 plans for `ablation_seeds`."""
+    specs = []
+    for run in read_manifest(main_runs_dir / "manifest.json")["pir"]:
+        pir = load_config(run / "config.yaml")
+        evaluations = len(load_history(run))
+        for variant in ABLATIONS:
+            config = variant_config(pir, variant, pir.train.seed)
+            specs.append(RunSpec(variant, pir.train.seed, config, out_root / config.name, evaluations))
+    return specs
+
+
+def ablations(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    specs = ablation_specs(main_runs_dir, out_root)
+    run_many(specs, None, workers=workers)
+    return specs, {}
+
+
+VARIANCE_VARIANTS = ("baseline", "pir")
+VARIANCE_SEEDS = (1, 2, 3)  # the varied source's seeds; the default seed-0 run is the fourth value of every source
+BOOTSTRAP_ROUNDS = 2000
+
+
+def variance_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """The seed-0 run of each variant of VARIANCE_VARIANTS with one random source's seed set to each of
+    VARIANCE_SEEDS, in `out_root/<variant>_<source><seed>`."""
+    manifest = read_manifest(main_runs_dir / "manifest.json")
+    specs = []
+    for variant in VARIANCE_VARIANTS:
+        run = next(run for run in manifest[variant] if load_config(run / "config.yaml").train.seed == 0)
+        base, evaluations = load_config(run / "config.yaml"), len(load_history(run))
+        for source in SEED_SOURCES:
+            for seed in VARIANCE_SEEDS:
+                config = apply_overrides(base, [f"train.{source}_seed={seed}", f"name={variant}_{source}{seed}"])
+                specs.append(RunSpec(variant, seed, config, out_root / config.name, evaluations))
+    return specs
+
+
+def test_set_bootstrap(run_dirs: Sequence[Path]) -> dict[str, float]:
+    """{run name: standard deviation of its test mR over BOOTSTRAP_ROUNDS resamples of the test images}."""
+    from pirlib.data import RetrievalDataset, load_index
+    from pirlib.tutorial.runs import load_test_embeddings
+    from pirlib.tutorial.variance import bootstrap_mR
+
+    spread = {}
+    for run in run_dirs:
+        index = load_index(load_config(run / "config.yaml").data.root)
+        test = RetrievalDataset(index, index.split_ids("test"), transform=None)
+        image, text = load_test_embeddings(run)
+        draws = bootstrap_mR(image @ text.T, test.img2txt, test.txt2img, rounds=BOOTSTRAP_ROUNDS)
+        spread[run.name] = float(draws.std(ddof=1))
+    return spread
+
+
+def variance(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    specs = variance_specs(main_runs_dir, out_root)
+    run_many(specs, None, workers=workers)
+    default_runs = [run for runs in read_manifest(main_runs_dir / "manifest.json").values() for run in runs]
+    design = {"sources": list(SEED_SOURCES), "seeds": [0, *VARIANCE_SEEDS], "variants": list(VARIANCE_VARIANTS)}
+    return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs)}
+
+
+STUDIES = {"plateau": plateau, "prior-quality": prior_quality, "ablations": ablations, "variance": variance}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pirlib.tutorial.studies", description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("--runs", default="runs/notebook", help="the default study's runs (notebook 03's runs_dir)")
+    parser.add_argument("--out", help="where the study's runs go (default: runs/studies/<study>)")
+    parser.add_argument("--record", default="docs/studies", help="folder of the recorded results")
+    parser.add_argument("--workers", type=int, default=2, help="parallel single-threaded training processes")
+    args = parser.parse_args(argv)
+    main_runs = Path(args.runs).resolve()
+    if not (main_runs / "manifest.json").is_file():
+        print(f"pirlib studies: no finished default study ({main_runs}/manifest.json): run `make reproduce` first",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    out_root = Path(args.out or Path("runs/studies") / args.study).resolve()
+    specs, extra = STUDIES[args.study](main_runs, out_root, args.workers)
+    command = "python -m pirlib.tutorial.studies " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    out = Path(args.record) / f"{args.study.replace('-', '_')}.json"
+    record_study(args.study, specs, main_runs, out, command, **extra)
+    print(f"recorded {len(specs)} runs -> {out}; summary -> {write_summary(args.record)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

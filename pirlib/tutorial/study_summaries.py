@@ -1,0 +1,220 @@
+"""Tables and figures of the recorded studies (`pirlib.tutorial.studies`, files in docs/studies/), for notebooks 03
+and 04, and `docs/studies/README.md`, written from the records (`write_summary`; `python -m pirlib.tutorial.studies`
+rewrites it after every study, `python -m pirlib.tutorial.study_summaries docs/studies` on demand)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from pirlib.markdown import markdown_table
+from pirlib.metrics import METRIC_KEYS
+from pirlib.tutorial.runs import VARIANT_LABELS
+from pirlib.tutorial.stats import difference_interval, format_mean_std, mean_std, verdict
+
+
+def recorded(path: str | os.PathLike) -> dict | None:
+    """A recorded study's dict, or None when the file does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _tests(runs: dict, variant: str) -> list[dict]:
+    """The recorded test metrics of every run of `variant` in `runs`."""
+    return [run["test"] for run in runs.values() if run["variant"] == variant]
+
+
+def _test_mR(runs: dict, variant: str) -> list[float]:
+    return [test["mR"] for test in _tests(runs, variant)]
+
+
+def _difference(values: list[float], reference: list[float], reference_name: str) -> dict:
+    difference, low, high = difference_interval(values, reference)
+    return {"compared with": reference_name, "difference in mR": difference, "95% CI low": low, "95% CI high": high,
+            "verdict": verdict(low, high)}  # fmt: skip
+
+
+def plateau_table(record: dict) -> pd.DataFrame:
+    """Per model: test mR at the default budget and at the doubled one (mean ± std over seeds), the change with its
+    95 % Welch t-interval, and whether |change| is below the default budget's seed standard deviation."""
+    rows = {}
+    variants = dict.fromkeys(run["variant"] for run in record["runs"].values())
+    for variant in variants:
+        default, doubled = _test_mR(record["default_runs"], variant), _test_mR(record["runs"], variant)
+        std_1 = mean_std(default)[1]
+        change, low, high = difference_interval(doubled, default)
+        rows[VARIANT_LABELS.get(variant, variant)] = {
+            "default budget mR": format_mean_std(default),
+            f"{record.get('budget_factor', 2)}× budget mR": format_mean_std(doubled),
+            "change in mR": change,
+            "95% CI low": low,
+            "95% CI high": high,
+            "seed std (default)": std_1,
+            "|change| < seed std": abs(change) < std_1,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def prior_quality_table(record: dict) -> tuple[pd.DataFrame, plt.Figure]:
+    """PIR's test mR with each prior against the prior's accuracy; each prior's PIR against the baseline, and the
+    corpus prior's PIR against the in-set prior's ("difference in mR" = the row's mR − "compared with", its 95 %
+    Welch t-interval over seeds and the verdict); and a figure of every seed's mR against its prior's accuracy."""
+    baseline = _test_mR(record["default_runs"], "baseline")
+    with_prior = {"corpus": _test_mR(record["default_runs"], "pir"), "in-set": _test_mR(record["runs"], "pir")}
+    rows = {}
+    for name, values in with_prior.items():
+        prior = record["priors"][name]
+        rows[f"{name} prior"] = {
+            "prior accuracy (%)": prior["accuracy"],
+            "prior training images": f"{prior['train_images']:,}",
+            "PIR mR": format_mean_std(values),
+            **_difference(values, baseline, "baseline"),
+        }
+    rows["corpus − in-set prior"] = _difference(with_prior["corpus"], with_prior["in-set"], "PIR, in-set prior")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("PIR with")
+
+    figure, axis = plt.subplots(figsize=(5.6, 3.8))
+    base_mean, base_std = mean_std(baseline)
+    axis.axhspan(base_mean - base_std, base_mean + base_std, color="grey", alpha=0.2, linewidth=0)
+    axis.axhline(base_mean, color="grey", linewidth=1, label="baseline (mean ± std)")
+    for name, values in with_prior.items():
+        accuracy = record["priors"][name]["accuracy"]
+        axis.scatter([accuracy] * len(values), values, label=f"PIR, {name} prior (each seed)", zorder=3)
+        axis.errorbar(accuracy, np.mean(values), yerr=np.std(values, ddof=1), color="black", capsize=4, zorder=4)
+    axis.set_xlabel("scene-prior test accuracy (%)")
+    axis.set_ylabel("test mR")
+    axis.set_title("PIR against the quality of its scene prior (recorded study)", fontsize=10)
+    axis.legend(frameon=False, fontsize=8)
+    axis.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return table, figure
+
+
+ABLATION_SIDES = {  # what each difference of the ablation table compares: mR and each retrieval direction
+    "mR": ["mR"],
+    "image → text (mean R@1,5,10)": ["i2t_r1", "i2t_r5", "i2t_r10"],
+    "text → image (mean R@1,5,10)": ["t2i_r1", "t2i_r5", "t2i_r10"],
+}
+
+
+def ablation_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the recorded ablation study: every model's test metrics (mean ± std over seeds; the baseline and PIR are
+    the default runs recorded beside the ablations), and PIR − each ablation in mR and in each retrieval direction,
+    with its 95 % Welch t-interval over seeds and the verdict (positive: the module helps)."""
+    variants = ["baseline", "pir", *dict.fromkeys(run["variant"] for run in record["runs"].values())]
+    runs = {**record["default_runs"], **record["runs"]}
+    tests = {variant: _tests(runs, variant) for variant in variants}
+    metrics = pd.DataFrame.from_dict(
+        {
+            VARIANT_LABELS.get(variant, variant): {
+                **{key: format_mean_std([test[key] for test in runs]) for key in METRIC_KEYS},
+                "seeds": len(runs),
+            }
+            for variant, runs in tests.items()
+        },
+        orient="index",
+    ).rename_axis("recorded study: SynthRS test")
+    rows = {}
+    for variant in variants[2:]:
+        for side, keys in ABLATION_SIDES.items():
+            pir = [np.mean([test[key] for key in keys]) for test in tests["pir"]]
+            ablated = [np.mean([test[key] for key in keys]) for test in tests[variant]]
+            difference, low, high = difference_interval(pir, ablated)
+            rows[(f"PIR − {VARIANT_LABELS.get(variant, variant)}", side)] = {
+                "difference": difference, "95% CI low": low, "95% CI high": high, "verdict": verdict(low, high)
+            }  # fmt: skip
+    differences = pd.DataFrame.from_dict(rows, orient="index")
+    differences.index.names = ["comparison", "measure"]
+    return metrics, differences
+
+
+def variance_table(record: dict) -> pd.DataFrame:
+    """Seed standard deviation of test mR per random source (that source's seed varied alone, the default seed-0
+    run included), for every source at once (the default runs' seeds), and of the finite test set (bootstrap); for
+    PIR − baseline too, paired by seed (the two runs of a pair share every random source but the varied one)."""
+    design, runs, default = record["design"], record["runs"], record["default_runs"]
+
+    def seed0(variant: str) -> float:
+        return next(run["test"]["mR"] for run in default.values() if run["variant"] == variant and run["seed"] == 0)
+
+    def source_values(variant: str, source: str) -> list[float]:
+        by_seed = {run["seed"]: run["test"]["mR"] for name, run in runs.items()
+                   if run["variant"] == variant and name.startswith(f"{variant}_{source}")}  # fmt: skip
+        return [seed0(variant)] + [by_seed[seed] for seed in design["seeds"][1:]]
+
+    rows = {}
+    for label, values_of in (
+        *((VARIANT_LABELS.get(v, v), lambda source, v=v: source_values(v, source)) for v in design["variants"]),
+        ("PIR − baseline (paired)", lambda source: list(
+            np.subtract(source_values("pir", source), source_values("baseline", source)))),
+    ):  # fmt: skip
+        row = {source: mean_std(values_of(source))[1] for source in design["sources"]}
+        rows[label] = row
+    for variant in design["variants"]:
+        label = VARIANT_LABELS.get(variant, variant)
+        rows[label]["all sources (default seeds)"] = mean_std(_test_mR(default, variant))[1]
+        spread = [
+            value for name, value in record["test_set_bootstrap_std"].items() if default[name]["variant"] == variant
+        ]
+        rows[label]["test set (bootstrap)"] = float(np.mean(spread))
+    pir, baseline = (_test_mR(default, variant) for variant in ("pir", "baseline"))
+    rows["PIR − baseline (paired)"]["all sources (default seeds)"] = mean_std(list(np.subtract(pir, baseline)))[1]
+    rows["PIR − baseline (paired)"]["test set (bootstrap)"] = float("nan")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("std of test mR (mR points)")
+
+
+STUDY_FILES = {
+    "plateau": "plateau.json",
+    "prior-quality": "prior_quality.json",
+    "ablations": "ablations.json",
+    "variance": "variance.json",
+}
+
+
+def _provenance(record: dict) -> str:
+    machine = record["machine"]
+    return (f"`{record['command']}` on {machine['cpu']} (torch {machine['torch']}), {record['date']}; "
+            f"{len(record['runs'])} runs, beside the {len(record['default_runs'])} default runs.")  # fmt: skip
+
+
+def write_summary(studies_dir: str | os.PathLike) -> Path:
+    """Write `studies_dir/README.md`: every recorded study's tables, with its command, machine and date, generated
+    from the records in `studies_dir` (so the page never disagrees with them)."""
+    studies_dir = Path(studies_dir)
+    parts = [
+        "# Recorded studies\n\n"
+        "Written by `pirlib.tutorial.study_summaries.write_summary` from the records in this folder (do not edit by "
+        "hand). Each study varies the default runs of notebook 03 and is trained by the same code; differences carry "
+        "95 % Welch t-intervals over seeds, and a difference is claimed only when its interval excludes zero.\n"
+    ]
+    for name, file in STUDY_FILES.items():
+        record = recorded(studies_dir / file)
+        if record is None:
+            parts.append(f"## {name}\n\nNot recorded yet (`python -m pirlib.tutorial.studies {name}`).\n")
+            continue
+        parts.append(f"## {name} (`{file}`)\n\n{_provenance(record)}\n")
+        if name == "plateau":
+            parts.append(markdown_table(plateau_table(record)))
+        elif name == "prior-quality":
+            table, figure = prior_quality_table(record)
+            plt.close(figure)
+            parts.append(markdown_table(table))
+        elif name == "variance":
+            parts.append(markdown_table(variance_table(record)))
+        else:
+            metrics, differences = ablation_tables(record)
+            parts.append(markdown_table(metrics) + "\n" + markdown_table(differences))
+    out = studies_dir / "README.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(f"wrote {write_summary(sys.argv[1] if len(sys.argv) > 1 else 'docs/studies')}")
