@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from train_helpers import REPO_ROOT, TINY_OVERRIDES
 
 from pirlib.cli import main
@@ -55,4 +56,20 @@ def make_tiny_synthrs(root: Path) -> Path:
     """A tiny SynthRS (40 images of 32 px, 12 for testing), made with the real `pirlib synth` command."""
     argv = ["synth", "--out", str(root), "--images", "40", "--test-images", "12", "--size", "32", "--seed", "1"]
     assert main(argv) == 0
+    return root
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets its own pirlib cache folder (a module importing this fixture gets it for each test)."""
+    monkeypatch.setenv("PIRLIB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A tiny SynthRS (40 images of 32 px, 12 for testing) with its WordPiece tokenizer already cached."""
+    from pirlib.data.tokenizer import wordpiece_for_dataset
+
+    root = make_tiny_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
+    wordpiece_for_dataset(root)
     return root

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+import reliability_helpers
 import torch
-from reliability_helpers import fails, make_tiny_synthrs, refused_unchanged, snapshot, train_args
+from reliability_helpers import fails, refused_unchanged, snapshot, train_args
 from safetensors.torch import save_file
 from train_helpers import REPO_ROOT, tiny_config
 
@@ -28,17 +29,7 @@ from pirlib.output_folders import LOCK_FILE, check_run_directory, clear_run_dire
 # helpers
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIRLIB_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A tiny SynthRS (40 images of 32 px, 12 for testing) with its WordPiece tokenizer already cached."""
-    root = make_tiny_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
-    wordpiece_for_dataset(root)
-    return root
+data, private_cache = reliability_helpers.data, reliability_helpers.private_cache  # the shared fixtures
 
 
 def copy_dataset(data: Path, target: Path) -> Path:

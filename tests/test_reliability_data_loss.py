@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import reliability_helpers
 import torch
-from reliability_helpers import fails, listing, make_tiny_synthrs, refused_unchanged, snapshot, train_args
+from reliability_helpers import fails, listing, refused_unchanged, snapshot, train_args
 from train_helpers import tiny_config
 
 from pirlib.checkpoint import DATA_ROOT_KEY, save_model
@@ -20,17 +21,7 @@ from pirlib.cli import main
 from pirlib.data.tokenizer import build_tokenizer, wordpiece_for_dataset
 from pirlib.output_folders import claim_run_directory, exclusive_lock, reading
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIRLIB_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = make_tiny_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
-    wordpiece_for_dataset(root)
-    return root
+data, private_cache = reliability_helpers.data, reliability_helpers.private_cache  # the shared fixtures
 
 
 def untrained_checkpoint(data: Path, directory: Path, seed: int = 0) -> Path:

@@ -13,8 +13,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+import reliability_helpers
 import torch
-from reliability_helpers import fails, make_tiny_synthrs, refused_unchanged, snapshot, train_args
+from reliability_helpers import fails, refused_unchanged, snapshot, train_args
 from train_helpers import tiny_config
 
 from pirlib.checkpoint import DATA_ROOT_KEY, CheckpointError, load_training_state, save_model
@@ -24,17 +25,7 @@ from pirlib.data.synthrs import SynthSettings
 from pirlib.data.tokenizer import build_tokenizer, wordpiece_for_dataset
 from pirlib.io import atomic_write
 
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIRLIB_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = make_tiny_synthrs(tmp_path_factory.mktemp("data") / "synthrs")
-    wordpiece_for_dataset(root)
-    return root
+data, private_cache = reliability_helpers.data, reliability_helpers.private_cache  # the shared fixtures
 
 
 @pytest.fixture(scope="module")
