@@ -14,9 +14,10 @@ Readers return raw captions with their location (file and line / entry), so blan
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pirlib.data.format import read_json_file
 
 FORMATS = ("auto", "precomp", "xvlm", "dataset_json")
 CAPTIONS_PER_IMAGE = 5
@@ -82,12 +83,7 @@ def read_precomp(directory: Path, captions_per_image: int = CAPTIONS_PER_IMAGE) 
 
 
 def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise AnnotationError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
-    except json.JSONDecodeError as error:
-        raise AnnotationError(f"{path}: not valid JSON ({error})") from error
+    return read_json_file(path, AnnotationError, "save the annotation file as UTF-8 JSON")
 
 
 def _one_file(directory: Path, pattern: str) -> Path:
