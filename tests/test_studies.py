@@ -111,21 +111,29 @@ def test_derived_specs_override_the_stored_configs(tmp_path):
     assert derived[0].out_dir == tmp_path / "study" / "pir_seed3"
 
 
-def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
-    from operator import attrgetter
+def finish_with_two_evaluations(specs, runs_dir):
+    """Each planned run's config.yaml and a metrics.jsonl of two evaluations, and the study's manifest."""
+    from pirlib.config import save_config
+    from pirlib.tutorial.runs import write_manifest
 
-    from pirlib.config import load_config, save_config, to_dict
-    from pirlib.tutorial.runs import plan_runs, write_manifest
-
-    base = load_config(None, ["train.epochs=4"])
-    main = plan_runs(base, tmp_path / "main", {"baseline": [3], "pir": [3, 4]}, evaluations=2)
-    for spec in main:
+    for spec in specs:
         spec.out_dir.mkdir(parents=True)
         save_config(spec.config, spec.out_dir / "config.yaml")
         (spec.out_dir / "metrics.jsonl").write_text(
             "\n".join(json.dumps({"step": s, "epoch_progress": s / 10, "train": {}}) for s in (5, 10)) + "\n"
         )
-    write_manifest(main, tmp_path / "main" / "manifest.json")
+    write_manifest(specs, runs_dir / "manifest.json")
+
+
+def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
+    from operator import attrgetter
+
+    from pirlib.config import load_config, to_dict
+    from pirlib.tutorial.runs import plan_runs
+
+    base = load_config(None, ["train.epochs=4"])
+    main = plan_runs(base, tmp_path / "main", {"baseline": [3], "pir": [3, 4]}, evaluations=2)
+    finish_with_two_evaluations(main, tmp_path / "main")
     specs = ablation_specs(tmp_path / "main", tmp_path / "study")
     planned = plan_runs(base, tmp_path / "study", {"pir_no_vir": [3, 4], "pir_no_lca": [3, 4]}, evaluations=2)
     key = attrgetter("variant", "seed")
@@ -136,18 +144,12 @@ def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
 
 
 def test_variance_specs_vary_one_source_at_a_time(tmp_path):
-    from pirlib.config import SEED_SOURCES, load_config, save_config, seed_of
-    from pirlib.tutorial.runs import plan_runs, write_manifest
+    from pirlib.config import SEED_SOURCES, load_config, seed_of
+    from pirlib.tutorial.runs import plan_runs
     from pirlib.tutorial.studies import VARIANCE_SEEDS, variance_specs
 
     main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0, 1], "pir": [0, 1]}, 2)
-    for spec in main:
-        spec.out_dir.mkdir(parents=True)
-        save_config(spec.config, spec.out_dir / "config.yaml")
-        (spec.out_dir / "metrics.jsonl").write_text(
-            "\n".join(json.dumps({"step": s, "epoch_progress": s / 10, "train": {}}) for s in (5, 10)) + "\n"
-        )
-    write_manifest(main, tmp_path / "main" / "manifest.json")
+    finish_with_two_evaluations(main, tmp_path / "main")
     specs = variance_specs(tmp_path / "main", tmp_path / "study")
     assert len(specs) == 2 * len(SEED_SOURCES) * len(VARIANCE_SEEDS)
     for spec in specs:
