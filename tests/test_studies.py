@@ -182,3 +182,122 @@ def test_variance_table_separates_the_sources():
     assert table.loc["PIR − baseline (paired)", "data"] == 0.0  # both move together: pairing removes it
     assert table.loc["Baseline (Swin+BERT, CL)", "all sources (default seeds)"] == pytest.approx(2.0)
     assert table.loc["Baseline (Swin+BERT, CL)", "test set (bootstrap)"] == 0.5
+
+
+def test_decisive_specs_reuse_the_default_runs_and_cover_every_variant_and_seed(tmp_path):
+    from pirlib.config import load_config, to_dict
+    from pirlib.tutorial.runs import plan_runs
+    from pirlib.tutorial.studies import DECISIVE_SEEDS, DECISIVE_WAVES, decisive_specs
+
+    base = load_config(None, ["train.epochs=4"])
+    main = plan_runs(base, tmp_path / "main", {"baseline": [0, 1], "pir": [0, 1]}, evaluations=2)
+    finish_with_two_evaluations(main, tmp_path / "main")
+    waves = decisive_specs(tmp_path / "main", tmp_path / "study")
+    assert [sorted({spec.variant for spec in wave}) for wave in waves] == [sorted(wave) for wave in DECISIVE_WAVES]
+    specs = [spec for wave in waves for spec in wave]
+    assert sorted((spec.variant, spec.seed) for spec in specs) == sorted(
+        (variant, seed) for wave in DECISIVE_WAVES for variant in wave for seed in DECISIVE_SEEDS
+    )
+    where = {(spec.variant, spec.seed): spec.out_dir for spec in specs}
+    assert where[("pir", 1)] == tmp_path / "main" / "pir_seed1"  # a default run is reused, not retrained
+    assert where[("pir", 2)] == tmp_path / "study" / "pir_seed2"
+    planned = plan_runs(base, tmp_path / "study", {"baseline_prior_fusion": [5]}, evaluations=2)[0]
+    spec = next(spec for spec in specs if (spec.variant, spec.seed) == ("baseline_prior_fusion", 5))
+    assert to_dict(spec.config) == to_dict(planned.config) and spec.evaluations == 2
+
+
+def test_decisive_tables_pair_by_seed_and_give_the_claim_verdicts():
+    from pirlib.tutorial.study_summaries import decisive_tables
+
+    seeds = range(6)
+    shared = [10.0, 14.0, 11.0, 15.0, 12.0, 13.0]  # a large seed effect that every variant shares
+    values = {
+        "baseline": shared,
+        "pir": [v + 3.0 + 0.1 * (s % 2) for s, v in zip(seeds, shared, strict=True)],  # beats it on every seed
+        "pir_no_vir": [v + 3.0 - 0.1 * (s % 2) for s, v in zip(seeds, shared, strict=True)],  # within ±0.2 of PIR
+        "baseline_prior_fusion": [v + 5.0 + 0.2 * (s % 3) for s, v in zip(seeds, shared, strict=True)],
+        "pir_no_lca": [v + (3.0 if s % 2 else -3.0) for s, v in zip(seeds, shared, strict=True)],
+    }
+    metrics, comparisons = decisive_tables({"runs": _runs(values)}, margin=2.0)
+    assert metrics.loc["PIR (CL+AL)", "seeds"] == 6
+    verdicts = comparisons["verdict"].to_dict()
+    assert verdicts["PIR beats the contrastive baseline"] == "supports"
+    assert verdicts["VIR helps (PIR against PIR w/o VIR)"] == "no effect larger than 2"
+    assert verdicts["VIR adds more than scene knowledge (PIR against the fusion control)"] == "contradicts"
+    assert verdicts["LCA helps (PIR against PIR w/o LCA)"] == "cannot decide"
+    assert "The affiliation loss helps (PIR against PIR w/o AL)" not in verdicts  # no runs of that variant
+    row = comparisons.loc["PIR beats the contrastive baseline"]
+    assert row["half-width"] < 0.2 < row["Welch half-width"]  # pairing removes the shared seed effect
+    assert row["difference"] == pytest.approx(3.05) and row["seeds"] == 6
+
+
+def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pirlib.tutorial.study_summaries import noise_sweep_figure, noise_sweep_table
+
+    runs = {}
+    for noise, gap in ((0.0, 0.0), (1.0, 2.0)):
+        for seed, shared in enumerate((10.0, 13.0, 11.0)):
+            for variant, value in (
+                ("baseline", shared),
+                ("pir", shared + gap + 0.1 * seed),
+                ("baseline_prior_fusion", shared),
+            ):
+                runs[f"noise{noise:g}_{variant}_seed{seed}"] = {
+                    "variant": variant,
+                    "seed": seed,
+                    "noise": noise,
+                    "test": {"mR": value},
+                }
+    record = {
+        "runs": runs,
+        "design": {"noise": [0.0, 1.0], "variants": ["baseline", "pir", "baseline_prior_fusion"]},
+        "priors": {"0": {"accuracy": 90.0}, "1": {"accuracy": 70.0}},
+    }
+    table = noise_sweep_table(record)
+    assert table.loc[1.0, "PIR − Baseline (Swin+BERT, CL)"] == pytest.approx(2.1)
+    assert table.loc[1.0, "PIR − Baseline (Swin+BERT, CL) verdict"] == "supports"
+    assert table.loc[0.0, "PIR − Baseline + scene prior (late fusion) verdict"] == "no effect larger than 2"
+    assert table.loc[1.0, "prior accuracy (%)"] == 70.0
+    figure = noise_sweep_figure(table)
+    axis = figure.axes[0]
+    assert axis.get_xlabel() and axis.get_ylabel() and axis.get_title()
+    assert len(axis.get_legend().get_texts()) == 3
+    figure.savefig(tmp_path / "noise.png")
+
+
+def test_noise_sweep_specs_make_each_level_its_data_and_prior(tmp_path):
+    from pirlib.config import load_config
+    from pirlib.data.synthrs.corpus import SceneCorpusSettings, generate_scene_corpus
+    from pirlib.data.synthrs.generate import SynthSettings, generate_synthrs
+    from pirlib.tutorial.runs import plan_runs
+    from pirlib.tutorial.studies import NOISE_SEEDS, NOISE_VARIANTS, noise_sweep_specs
+
+    generate_synthrs(tmp_path / "data", SynthSettings(images=32, test_images=16, size=32), progress="off")
+    generate_scene_corpus(tmp_path / "corpus", SceneCorpusSettings(images=16, size=32), progress="off")
+    prior = tmp_path / "prior.safetensors"
+    prior.with_suffix(".json").write_text(json.dumps({
+        "corpus_root": str(tmp_path / "corpus"), "augment": True, "epochs": 2, "batch_size": 8, "learning_rate": 1e-3,
+        "seed": 0,
+    }))  # fmt: skip
+    base = load_config(None, [f"data.root={tmp_path / 'data'}", f"prior.checkpoint={prior}", "train.epochs=4"])
+    main = plan_runs(base, tmp_path / "main", {"baseline": [0], "pir": [0]}, evaluations=2)
+    finish_with_two_evaluations(main, tmp_path / "main")
+
+    default, no_prior_job = noise_sweep_specs(tmp_path / "main", tmp_path / "studies" / "noise", 0.5)
+    assert no_prior_job is None  # the default level: the decisive study's runs on the default data and prior
+    assert {spec.out_dir.parent for spec in default} <= {tmp_path / "main", tmp_path / "studies" / "decisive"}
+
+    specs, job = noise_sweep_specs(tmp_path / "main", tmp_path / "studies" / "noise", 1.0)
+    level = tmp_path / "studies" / "noise" / "noise1"
+    assert sorted((s.variant, s.seed) for s in specs) == sorted((v, s) for v in NOISE_VARIANTS for s in NOISE_SEEDS)
+    assert json.loads((level / "synthrs" / "datasheet.json").read_text())["settings"]["noise"] == 1.0
+    assert json.loads((level / "synthrs_scenes" / "datasheet.json").read_text())["settings"]["noise"] == 1.0
+    assert job.out_path == level / "prior.safetensors" and job.corpus_root == level / "synthrs_scenes"
+    assert job.config.prior_training.epochs == 2 and job.config.data.augment
+    for spec in specs:
+        assert spec.out_dir == level / f"{spec.variant}_seed{spec.seed}" and spec.evaluations == 2
+        assert spec.config.data.root == str(level / "synthrs")
+        assert spec.config.prior.checkpoint == str(level / "prior.safetensors")

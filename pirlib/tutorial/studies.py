@@ -13,11 +13,21 @@ where notebook 03 reads them (and says so).
 - `ablations`: the two single-module ablations, PIR w/o VIR and PIR w/o LCA, at every seed of the default PIR
   runs with their budget (the runs notebook 03 trains when given `ablation_seeds`; the main job leaves them out to
   keep within its time budget).
+- `decisive`: every variant of the paper's claims and the scene-knowledge control (`baseline_prior_fusion`) at
+  DECISIVE_SEEDS seeds with the default runs' config and budget, the default runs reused where they exist. A seed
+  fixes every shared random source (common random numbers), so comparisons are paired by seed. Trained in two
+  waves, the variants of the three headline comparisons first; `--finished-only` records the runs finished so far.
+- `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
+  level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
+  same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
+  the default runs and the decisive study's runs (`runs/studies/decisive` beside `--out`).
 
     python -m pirlib.tutorial.studies plateau         # after `make reproduce`; or `make studies` for both
     python -m pirlib.tutorial.studies prior-quality
     python -m pirlib.tutorial.studies ablations
     python -m pirlib.tutorial.studies variance
+    python -m pirlib.tutorial.studies decisive [--finished-only]
+    python -m pirlib.tutorial.studies noise-sweep
 """
 
 from __future__ import annotations
@@ -33,7 +43,14 @@ from pathlib import Path
 from pirlib.config import SEED_SOURCES, apply_overrides, load_config
 from pirlib.io import atomic_write_json
 from pirlib.metrics import METRIC_KEYS
-from pirlib.tutorial.runs import PriorSpec, RunSpec, load_history, read_manifest, variant_config
+from pirlib.tutorial.runs import (
+    PriorSpec,
+    RunSpec,
+    finished_run_matches,
+    load_history,
+    read_manifest,
+    variant_config,
+)
 from pirlib.tutorial.scheduler import run_many
 from pirlib.tutorial.study_summaries import write_summary
 
@@ -69,18 +86,31 @@ def run_record(run_dir: Path, variant: str, seed: int) -> dict:
     }
 
 
-def record_study(name: str, specs: Sequence[RunSpec], main_runs_dir: Path, out: Path, command: str, **extra) -> dict:
+def record_study(
+    name: str,
+    specs: Sequence[RunSpec],
+    main_runs_dir: Path,
+    out: Path,
+    command: str,
+    run_labels: Sequence[tuple[str, dict]] | None = None,
+    **extra,
+) -> dict:
     """Write docs/studies/<name>.json: the study's runs and the default study's runs beside them, with the command,
-    the machine and the date."""
+    the machine and the date. `run_labels`: each spec's record key and extra fields (default: its directory name,
+    none)."""
     from pirlib.tutorial.checks import machine_fingerprint
 
     main = read_manifest(main_runs_dir / "manifest.json")
+    labels = run_labels or [(spec.out_dir.name, {}) for spec in specs]
     record = {
         "name": name,
         "command": command,
         "date": date.today().isoformat(),
         "machine": machine_fingerprint(),
-        "runs": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in specs},
+        "runs": {
+            key: {**run_record(spec.out_dir, spec.variant, spec.seed), **fields}
+            for spec, (key, fields) in zip(specs, labels, strict=True)
+        },
         "default_runs": {
             run.name: run_record(run, variant, load_config(run / "config.yaml").train.seed)
             for variant, runs in main.items()
@@ -185,7 +215,127 @@ def variance(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[Ru
     return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs)}
 
 
-STUDIES = {"plateau": plateau, "prior-quality": prior_quality, "ablations": ablations, "variance": variance}
+DECISIVE_WAVES = (
+    ("baseline", "pir", "pir_no_vir", "baseline_prior_fusion"),  # PIR − baseline, − PIR w/o VIR, − the fusion control
+    ("pir_no_lca", "pir_no_affiliation"),
+)
+DECISIVE_SEEDS = tuple(range(8))
+
+
+def decisive_specs(main_runs_dir: Path, out_root: Path) -> list[list[RunSpec]]:
+    """The waves of the decisive study: each variant of the wave at every seed of DECISIVE_SEEDS, with the config and
+    number of evaluations of the default seed-0 PIR run, in `out_root/<variant>_seed<seed>`, or the default run of
+    that variant and seed where it exists."""
+    manifest = read_manifest(main_runs_dir / "manifest.json")
+    default_runs = {
+        (variant, load_config(run / "config.yaml").train.seed): run
+        for variant, runs in manifest.items()
+        for run in runs
+    }
+    pir = next(run for run in manifest["pir"] if load_config(run / "config.yaml").train.seed == 0)
+    base, evaluations = load_config(pir / "config.yaml"), len(load_history(pir))
+    waves = []
+    for variants in DECISIVE_WAVES:
+        wave = []
+        for seed in DECISIVE_SEEDS:
+            for variant in variants:
+                config = variant_config(base, variant, seed)
+                out_dir = default_runs.get((variant, seed), out_root / config.name)
+                wave.append(RunSpec(variant, seed, config, out_dir, evaluations))
+        waves.append(wave)
+    return waves
+
+
+def decisive(main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False) -> tuple[list, dict]:
+    waves = decisive_specs(main_runs_dir, out_root)
+    if finished_only:
+        specs = [spec for wave in waves for spec in wave if finished_run_matches(spec.config, spec.out_dir)]
+    else:
+        for wave in waves:
+            run_many(wave, None, workers=workers)
+        specs = [spec for wave in waves for spec in wave]
+    design = {"variants": [v for wave in DECISIVE_WAVES for v in wave], "seeds": list(DECISIVE_SEEDS),
+              "pairing": "common random numbers: one seed per run sets every shared random source"}  # fmt: skip
+    return specs, {"design": design, "complete": len(specs) == sum(len(wave) for wave in waves)}
+
+
+NOISE_LEVELS = (0.0, 0.5, 1.0, 2.0)  # SynthRS semantic noise: none, the default, twice, four times the default
+NOISE_VARIANTS = ("baseline", "pir", "baseline_prior_fusion")
+NOISE_SEEDS = tuple(range(5))
+
+
+def noise_level_inputs(main_runs_dir: Path, out_root: Path, noise: float) -> tuple[Path, Path, PriorSpec | None]:
+    """(retrieval set, scene-prior checkpoint, prior job or None) of one noise level: the default run's at its own
+    level; elsewhere a retrieval set and a scene corpus generated with the default settings but `noise` (kept when
+    already there) in `out_root/noise<level>/`, and the prior job with the default prior's settings."""
+    from dataclasses import replace
+
+    from pirlib.data.synthrs.corpus import SceneCorpusSettings, corpus_is_generated, generate_scene_corpus
+    from pirlib.data.synthrs.generate import DATASHEET_FILE, SynthSettings, generate_synthrs, is_generated
+
+    manifest = read_manifest(main_runs_dir / "manifest.json")
+    reference = load_config(manifest["pir"][0] / "config.yaml")
+    data_root, prior_path = Path(reference.data.root), Path(reference.prior.checkpoint)
+    sheet = json.loads((data_root / DATASHEET_FILE).read_text())["settings"]
+    if noise == sheet["noise"]:
+        return data_root, prior_path, None
+    level = out_root / f"noise{noise:g}"
+    settings = SynthSettings(**{key: sheet[key] for key in ("images", "test_images", "size", "seed")}, noise=noise)
+    if not is_generated(level / "synthrs", settings):
+        generate_synthrs(level / "synthrs", settings, progress="off")
+    default_prior = json.loads(prior_path.with_suffix(".json").read_text())
+    corpus_sheet = json.loads((Path(default_prior["corpus_root"]) / DATASHEET_FILE).read_text())["settings"]
+    corpus = replace(SceneCorpusSettings(**{k: corpus_sheet[k] for k in ("images", "size", "seed")}), noise=noise)
+    if not corpus_is_generated(level / "synthrs_scenes", corpus):
+        generate_scene_corpus(level / "synthrs_scenes", corpus, progress="off")
+    settings = [f"data.augment={default_prior['augment']}"] + [
+        f"prior_training.{key}={default_prior[key]}" for key in ("epochs", "batch_size", "learning_rate", "seed")
+    ]
+    prior = PriorSpec(apply_overrides(reference, settings), level / "synthrs", level / "prior.safetensors",
+                      level / "synthrs_scenes")  # fmt: skip
+    return level / "synthrs", level / "prior.safetensors", prior
+
+
+def noise_sweep_specs(main_runs_dir: Path, out_root: Path, noise: float) -> tuple[list[RunSpec], PriorSpec | None]:
+    """The runs of one noise level (NOISE_VARIANTS × NOISE_SEEDS) and its prior job: at the default level the
+    decisive study's runs (`out_root.parent / "decisive"`), elsewhere the same configs on that level's data and
+    prior, in `out_root/noise<level>/<variant>_seed<seed>`."""
+    data_root, prior_path, prior = noise_level_inputs(main_runs_dir, out_root, noise)
+    decisive = {(spec.variant, spec.seed): spec for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
+                for spec in wave}  # fmt: skip
+    specs = []
+    for variant in NOISE_VARIANTS:
+        for seed in NOISE_SEEDS:
+            spec = decisive[(variant, seed)]
+            if prior is not None:
+                config = apply_overrides(spec.config, [f"data.root={data_root}", f"prior.checkpoint={prior_path}"])
+                spec = RunSpec(variant, seed, config, out_root / f"noise{noise:g}" / config.name, spec.evaluations)
+            specs.append(spec)
+    return specs, prior
+
+
+def noise_sweep(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    specs, labels, priors = [], [], {}
+    for noise in NOISE_LEVELS:
+        level_specs, prior = noise_sweep_specs(main_runs_dir, out_root, noise)
+        study = run_many(level_specs, prior, workers=workers)
+        pir = next(spec for spec in level_specs if spec.variant == "pir")
+        metrics = study["prior"] or json.loads(Path(pir.config.prior.checkpoint).with_suffix(".json").read_text())
+        priors[f"{noise:g}"] = {key: metrics[key] for key in ("accuracy", "epochs", "train_images")}
+        specs += level_specs
+        labels += [(f"noise{noise:g}_{spec.variant}_seed{spec.seed}", {"noise": noise}) for spec in level_specs]
+    design = {"noise": list(NOISE_LEVELS), "variants": list(NOISE_VARIANTS), "seeds": list(NOISE_SEEDS)}
+    return specs, {"run_labels": labels, "design": design, "priors": priors}
+
+
+STUDIES = {
+    "plateau": plateau,
+    "prior-quality": prior_quality,
+    "ablations": ablations,
+    "variance": variance,
+    "decisive": decisive,
+    "noise-sweep": noise_sweep,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="where the study's runs go (default: runs/studies/<study>)")
     parser.add_argument("--record", default="docs/studies", help="folder of the recorded results")
     parser.add_argument("--workers", type=int, default=2, help="parallel single-threaded training processes")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="decisive: record the runs finished so far, train nothing")  # fmt: skip
     args = parser.parse_args(argv)
     main_runs = Path(args.runs).resolve()
     if not (main_runs / "manifest.json").is_file():
@@ -202,7 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     out_root = Path(args.out or Path("runs/studies") / args.study).resolve()
-    specs, extra = STUDIES[args.study](main_runs, out_root, args.workers)
+    if args.finished_only and args.study != "decisive":
+        print(f"pirlib studies: --finished-only applies to the decisive study ({args.study}): leave it out",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    options = {"finished_only": True} if args.finished_only else {}
+    specs, extra = STUDIES[args.study](main_runs, out_root, args.workers, **options)
     command = "python -m pirlib.tutorial.studies " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out = Path(args.record) / f"{args.study.replace('-', '_')}.json"
     record_study(args.study, specs, main_runs, out, command, **extra)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pirlib.markdown import markdown_table
 from pirlib.metrics import METRIC_KEYS
+from pirlib.tutorial.power import mR_by_seed, paired_comparison
 from pirlib.tutorial.runs import VARIANT_LABELS
 from pirlib.tutorial.stats import difference_interval, format_mean_std, mean_std, verdict
 
@@ -78,17 +79,21 @@ def prior_quality_table(record: dict) -> tuple[pd.DataFrame, plt.Figure]:
     rows["corpus − in-set prior"] = _difference(with_prior["corpus"], with_prior["in-set"], "PIR, in-set prior")
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("PIR with")
 
-    figure, axis = plt.subplots(figsize=(5.6, 3.8))
+    figure, axis = plt.subplots(figsize=(6.0, 4.2))
     base_mean, base_std = mean_std(baseline)
-    axis.axhspan(base_mean - base_std, base_mean + base_std, color="grey", alpha=0.2, linewidth=0)
-    axis.axhline(base_mean, color="grey", linewidth=1, label="baseline (mean ± std)")
-    for name, values in with_prior.items():
+    axis.axhspan(base_mean - base_std, base_mean + base_std, color="grey", alpha=0.2, linewidth=0,
+                 label=f"baseline: mean ± std over its {len(baseline)} seeds")  # fmt: skip
+    axis.axhline(base_mean, color="grey", linewidth=1)
+    for number, (name, values) in enumerate(with_prior.items()):
         accuracy = record["priors"][name]["accuracy"]
-        axis.scatter([accuracy] * len(values), values, label=f"PIR, {name} prior (each seed)", zorder=3)
-        axis.errorbar(accuracy, np.mean(values), yerr=np.std(values, ddof=1), color="black", capsize=4, zorder=4)
+        axis.scatter([accuracy] * len(values), values, label=f"PIR, {name} prior: each seed", zorder=3)
+        mean, std = mean_std(values)
+        axis.errorbar(accuracy, mean, yerr=std, color="black", marker="_", markersize=14, capsize=4, zorder=4,
+                      label="PIR: mean ± std over seeds" if number == 0 else None)  # fmt: skip
     axis.set_xlabel("scene-prior test accuracy (%)")
-    axis.set_ylabel("test mR")
-    axis.set_title("PIR against the quality of its scene prior (recorded study)", fontsize=10)
+    axis.set_ylabel("test mR (SynthRS)")
+    axis.set_title("PIR against the quality of its scene prior (recorded study)\n"
+                   "error bars: ± 1 standard deviation over seeds", fontsize=10)  # fmt: skip
     axis.legend(frameon=False, fontsize=8)
     axis.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
@@ -168,11 +173,96 @@ def variance_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("std of test mR (mR points)")
 
 
+NO_EFFECT_MARGIN = 2.0  # mR: "no effect larger than 2 mR", about the size of the paper's gains (Table 1: 0.93-1.71)
+
+# (claim, A, B): each claim of the paper as "A beats B" on test mR
+DECISIVE_CLAIMS = (
+    ("PIR beats the contrastive baseline", "pir", "baseline"),
+    ("VIR helps (PIR against PIR w/o VIR)", "pir", "pir_no_vir"),
+    ("VIR adds more than scene knowledge (PIR against the fusion control)", "pir", "baseline_prior_fusion"),
+    ("LCA helps (PIR against PIR w/o LCA)", "pir", "pir_no_lca"),
+    ("The affiliation loss helps (PIR against PIR w/o AL)", "pir", "pir_no_affiliation"),
+    ("Scene knowledge alone helps (fusion control against the baseline)", "baseline_prior_fusion", "baseline"),
+)
+
+
+def decisive_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the decisive study: every variant's test mR (mean ± std over its seeds), and each claim of
+    DECISIVE_CLAIMS with two or more shared seeds as A − B in mR paired by seed (a seed sets every shared random
+    source; `power.paired_comparison`: paired 95 % t-interval, std of the per-seed differences, the smallest
+    difference the design detects, the verdict with `margin`), with the interval's half-width beside the half-width
+    a Welch interval over the same runs would have."""
+    runs = record["runs"]
+    mR = {variant: mR_by_seed(runs, variant) for variant in dict.fromkeys(run["variant"] for run in runs.values())}
+    metrics = pd.DataFrame.from_dict(
+        {
+            VARIANT_LABELS.get(variant, variant): {
+                "test mR": format_mean_std(list(values.values())),
+                "seeds": len(values),
+            }
+            for variant, values in mR.items()
+        },
+        orient="index",
+    ).rename_axis("decisive study: SynthRS test")
+    claims = [(claim, a, b) for claim, a, b in DECISIVE_CLAIMS if len(set(mR.get(a, {})) & set(mR.get(b, {}))) >= 2]
+    comparisons = paired_comparison(mR, [(a, b) for _, a, b in claims], margin)
+    comparisons.insert(0, "A − B", comparisons.index)
+    comparisons.index = pd.Index([claim for claim, _, _ in claims], name="claim (A beats B)")
+    comparisons["half-width"] = (comparisons["95% CI high"] - comparisons["95% CI low"]) / 2
+    welch = [difference_interval(*(list(mR[v][s] for s in sorted(set(mR[a]) & set(mR[b]))) for v in (a, b)))
+             for _, a, b in claims]  # fmt: skip
+    comparisons["Welch half-width"] = [(high - low) / 2 for _, low, high in welch]
+    return metrics, comparisons
+
+
+NOISE_GAPS = (("pir", "baseline"), ("pir", "baseline_prior_fusion"))
+
+
+def noise_sweep_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
+    """Per semantic-noise level: the scene prior's accuracy, each variant's test mR (mean ± std over seeds), and
+    PIR − baseline and PIR − the fusion control paired by seed (`power.paired_comparison`: difference, 95 %
+    interval, verdict)."""
+    rows = []
+    for noise in record["design"]["noise"]:
+        runs = {name: run for name, run in record["runs"].items() if run["noise"] == noise}
+        mR = {variant: mR_by_seed(runs, variant) for variant in record["design"]["variants"]}
+        row = {"noise": noise, "prior accuracy (%)": record["priors"][f"{noise:g}"]["accuracy"]}
+        row |= {VARIANT_LABELS[v]: format_mean_std(list(values.values())) for v, values in mR.items()}
+        gaps = paired_comparison(mR, NOISE_GAPS, margin)
+        for gap, (_, second) in zip(gaps.to_dict(orient="records"), NOISE_GAPS, strict=True):
+            name = f"PIR − {VARIANT_LABELS[second]}"
+            row |= {name: gap["difference"], f"{name} low": gap["95% CI low"], f"{name} high": gap["95% CI high"],
+                    f"{name} verdict": gap["verdict"]}  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("noise")
+
+
+def noise_sweep_figure(table: pd.DataFrame) -> plt.Figure:
+    """PIR − baseline and PIR − the fusion control against the semantic-noise level, each with its paired 95 %
+    interval over seeds as error bars."""
+    figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    styles = (("tab:blue", -0.02), ("tab:orange", 0.02))  # side by side at each level
+    for (colour, offset), (_, second) in zip(styles, NOISE_GAPS, strict=True):
+        name = f"PIR − {VARIANT_LABELS[second]}"
+        x = table.index.to_numpy(dtype=float) + offset
+        below, above = table[name] - table[f"{name} low"], table[f"{name} high"] - table[name]
+        axis.errorbar(x, table[name], yerr=[below, above], marker="o", capsize=4, color=colour, label=name)
+    axis.axhline(0.0, color="grey", linewidth=1, linestyle=":", label="no difference")
+    axis.set_xlabel("SynthRS semantic-noise level")
+    axis.set_ylabel("difference in test mR (paired 95 % interval)")
+    axis.set_title("PIR's gap against the semantic noise (recorded study)")
+    axis.legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 STUDY_FILES = {
     "plateau": "plateau.json",
     "prior-quality": "prior_quality.json",
     "ablations": "ablations.json",
     "variance": "variance.json",
+    "decisive": "decisive.json",
+    "noise-sweep": "noise_sweep.json",
 }
 
 
@@ -206,6 +296,12 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             parts.append(markdown_table(table))
         elif name == "variance":
             parts.append(markdown_table(variance_table(record)))
+        elif name == "noise-sweep":
+            parts.append(markdown_table(noise_sweep_table(record)))
+        elif name == "decisive":
+            metrics, comparisons = decisive_tables(record)
+            complete = "" if record.get("complete", True) else "**Partial: the study has not finished all its runs.**\n"
+            parts.append(complete + markdown_table(metrics) + "\n" + markdown_table(comparisons))
         else:
             metrics, differences = ablation_tables(record)
             parts.append(markdown_table(metrics) + "\n" + markdown_table(differences))

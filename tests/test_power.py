@@ -1,0 +1,64 @@
+"""Power before training: reference spreads, detectable differences and this run's paired comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pirlib.tutorial.power import PAPER_GAINS, paired_comparison, power_table, reference_spread, seeds_needed
+from pirlib.tutorial.stats import minimal_detectable_difference
+
+
+def _runs(values: dict[str, list[float]]) -> dict:
+    return {
+        f"{variant}_seed{seed}": {"variant": variant, "seed": seed, "test": {"mR": value}}
+        for variant, series in values.items()
+        for seed, value in enumerate(series)
+    }
+
+
+SHARED = [10.0, 14.0, 11.0, 15.0]  # a seed effect both variants share
+RUNS = _runs(
+    {
+        "baseline": SHARED,
+        "pir": [v + 2.0 + 0.5 * (s % 2) for s, v in enumerate(SHARED)],
+        "pir_no_affiliation": [v + 1.0 for v in SHARED],
+    }
+)
+
+
+def test_reference_spread_pairs_by_seed():
+    spread = reference_spread(RUNS, "pir", "baseline")
+    assert spread["seeds"] == 4
+    assert spread["difference std"] == pytest.approx(0.2886751)  # std of 2, 2.5, 2, 2.5
+    assert spread["model std"] > 2 * spread["difference std"]
+    with pytest.raises(ValueError, match="share 0 seeds"):
+        reference_spread(RUNS, "pir", "pir_no_lca")
+
+
+def test_seeds_needed_is_the_first_design_that_detects_the_effect():
+    needed = seeds_needed(1.0, 1.5)
+    assert minimal_detectable_difference(1.0, needed, paired=True) <= 1.5
+    assert minimal_detectable_difference(1.0, needed - 1, paired=True) > 1.5
+    assert seeds_needed(10.0, 0.01, most=50) is None
+
+
+def test_power_table_gives_both_designs_beside_the_paper():
+    table = power_table(RUNS, seeds=3, source="recorded study")
+    row = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
+    assert row["detectable, paired"] < row["detectable, Welch"]
+    assert row["paper's smallest gain"] == pytest.approx(min(PAPER_GAINS.values())) == pytest.approx(0.93)
+    assert row["reference"] == "recorded study (4 seeds)"
+    assert row["detectable, paired"] == pytest.approx(minimal_detectable_difference(0.2886751, 3, paired=True))
+
+
+def test_paired_comparison_verdicts_and_the_one_seed_path():
+    mR = {"pir": {0: 12.0, 1: 16.5, 2: 13.0}, "baseline": {0: 10.0, 1: 14.0, 2: 11.0}, "pir_no_vir": {0: 11.0}}
+    table = paired_comparison(mR, [("pir", "baseline"), ("pir", "pir_no_vir")], margin=2.0)
+    decided = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
+    assert decided["verdict"] == "supports" and decided["seeds"] == 3
+    assert decided["difference"] == pytest.approx(13.0 / 6)
+    single = table.loc["PIR (CL+AL) − PIR w/o VIR"]
+    assert single["verdict"] == "one seed: no claim" and math.isnan(single["95% CI low"])
+    assert single["difference"] == pytest.approx(1.0)
