@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from pirlib.tutorial.power import PAPER_GAINS, paired_comparison, power_table, reference_spread, seeds_needed
+from pirlib.tutorial.power import (
+    PAPER_GAINS,
+    paired_comparison,
+    power_table,
+    reference_spread,
+    runs_of_reference,
+    seeds_needed,
+)
 from pirlib.tutorial.stats import minimal_detectable_difference
 
 
@@ -62,3 +69,9 @@ def test_paired_comparison_verdicts_and_the_one_seed_path():
     single = table.loc["PIR (CL+AL) − PIR w/o VIR"]
     assert single["verdict"] == "one seed: no claim" and math.isnan(single["95% CI low"])
     assert single["difference"] == pytest.approx(1.0)
+
+
+def test_runs_of_reference_reads_variant_and_seed_from_the_run_names():
+    runs = runs_of_reference({"runs": {"pir_no_affiliation_seed2": {"mR": 3.0}, "baseline_seed10": {"mR": 1.0}}})
+    assert runs["pir_no_affiliation_seed2"] == {"variant": "pir_no_affiliation", "seed": 2, "test": {"mR": 3.0}}
+    assert runs["baseline_seed10"]["seed"] == 10

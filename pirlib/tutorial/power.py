@@ -34,6 +34,16 @@ def mR_by_seed(runs: dict, variant: str) -> dict[int, float]:
     return {run["seed"]: run["test"]["mR"] for run in runs.values() if run["variant"] == variant}
 
 
+def runs_of_reference(reference: dict) -> dict:
+    """The runs of a committed reference (`checks.write_reference`: {"runs": {"<variant>_seed<seed>": metrics}}) as
+    recorded runs ({name: {"variant", "seed", "test"}})."""
+    runs = {}
+    for name, metrics in reference["runs"].items():
+        variant, _, seed = name.rpartition("_seed")
+        runs[name] = {"variant": variant, "seed": int(seed), "test": metrics}
+    return runs
+
+
 def reference_spread(runs: dict, first: str, second: str) -> dict[str, float]:
     """From recorded runs: the std of the per-seed differences first − second over the seeds both have, each
     model's seed std, and the number of shared seeds."""

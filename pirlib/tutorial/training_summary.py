@@ -30,12 +30,14 @@ def training_summary(
     chance: float,
     budget: str,
     plateau: pd.DataFrame | None = None,
+    quality: pd.DataFrame | None = None,
     decisive: tuple[dict, pd.DataFrame] | None = None,
 ) -> str:
     """Markdown bullet lines. `prior`: {"accuracy", "group accuracy", "epochs", "source"} or None (given prior);
     `mR`: this run's test mR per variant; `comparison`: `power.paired_comparison` of this run; `curves`: each run's
     test-mR curve per variant; `budget`: the training budget in words; `plateau`: `study_summaries.plateau_table`;
-    `decisive`: (record, `study_summaries.decisive_tables(record)[1]`)."""
+    `quality`: `study_summaries.prior_quality_table`; `decisive`: (record, its
+    `study_summaries.decisive_tables(record)[1]`)."""
     lines = []
     if prior is not None:
         group = (
@@ -59,6 +61,14 @@ def training_summary(
         changes = "; ".join(f"{name} {row['change in mR']:+.2f}" for name, row in plateau.iterrows())
         lines.append(f"- **Plateau (recorded study):** doubling the budget changed the test mR by less than the seed "
                      f"std for {int(steady.sum())} of {len(steady)} models ({changes}).")  # fmt: skip
+    if quality is not None:
+        priors = quality.dropna(subset=["prior accuracy (%)"])
+        described = "; ".join(
+            f"{name}: prior {row['prior accuracy (%)']:.1f}%, PIR mR {row['PIR mR']}" for name, row in priors.iterrows()
+        )
+        corpus = quality.loc["corpus − in-set prior"]
+        lines.append(f"- **Prior quality (recorded study):** {described}; PIR with the corpus prior − PIR with the "
+                     f"in-set prior: {interval_text(corpus, 'difference in mR')}.")  # fmt: skip
     if decisive is not None:
         record, claims = decisive
         lines.append(f"- **The decisive study** ({recorded_label(record)}; paired by seed):")
