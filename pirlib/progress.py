@@ -3,9 +3,12 @@
 One function, `progress_bar`, makes every bar, in one of four modes:
 
     bar     tqdm.auto: a live widget in JupyterLab (needs ipywidgets), a redrawn bar in a terminal
-    lines   a plain line when the bar starts, at most every LINE_INTERVAL seconds, and when it ends (transient bars,
-            `leave=False`, only once they have run LINE_INTERVAL seconds): what executed notebooks (papermill, nbval)
-            and log files should hold, never thousands of redraws
+    lines   plain text for executed notebooks (papermill, nbval) and log files, never thousands of redraws. In a
+            Jupyter kernel each bar is one text output that its redraws replace (at most every DISPLAY_INTERVAL
+            seconds), so that an executed cell keeps the bar's final state only; the transient bars of a cell
+            (`leave=False`, e.g. one per epoch) share one such output. Elsewhere (a terminal, a log file) a bar prints a
+            line when it starts, at most every LINE_INTERVAL seconds, and when it ends. Either way a transient bar
+            shows only once it has run LINE_INTERVAL seconds.
     off     nothing
     auto    the default: $PIRLIB_PROGRESS when set, else "bar" in a Jupyter kernel or at a terminal, else "lines"
 
@@ -34,12 +37,14 @@ from tqdm.std import tqdm as text_tqdm
 
 MODES = ("auto", "bar", "lines", "off")
 ENVIRONMENT_VARIABLE = "PIRLIB_PROGRESS"
-LINE_INTERVAL = 30.0  # seconds between two lines of one bar in "lines" mode
+LINE_INTERVAL = 30.0  # seconds between two lines of one bar in "lines" mode, outside a Jupyter kernel
+DISPLAY_INTERVAL = 1.0  # seconds between two redraws of a bar's output in "lines" mode, in a Jupyter kernel
 STATUS_INTERVAL = 2.0  # seconds between two writes of a status file
 STATUS_FILE = "progress.json"
 LINE_FORMAT = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 _status_path: Path | None = None  # the status file of `reporting_to`, in this process
+_cell_output: tuple[object, object] | None = None  # (the cell, its output) shared by the transient bars of a cell
 
 
 def resolve_mode(mode: str = "auto") -> str:
@@ -53,10 +58,13 @@ def resolve_mode(mode: str = "auto") -> str:
 
 def _interactive() -> bool:
     """True in a Jupyter kernel or when stderr is a terminal."""
+    return _jupyter_shell() is not None or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+def _jupyter_shell():
+    """The IPython shell of the Jupyter kernel this process is, or None."""
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
-        return True
-    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return shell if shell is not None and type(shell).__name__ == "ZMQInteractiveShell" else None
 
 
 class _LineWriter:
@@ -70,6 +78,36 @@ class _LineWriter:
         text = text.strip("\r\n ")
         if text and self.shown:
             print(text, flush=True)
+
+    def flush(self) -> None:
+        pass
+
+
+class _OutputWriter:
+    """The file of a "lines" bar in a Jupyter kernel: the first redraw displays the text as an output of the running
+    cell, later ones replace it (IPython's display_id). A transient bar writes to the output the transient bars of
+    the same cell share; clearing writes (tqdm's empty redraw when a transient bar closes) leave the output as it is."""
+
+    def __init__(self, transient: bool) -> None:
+        self.transient, self.output = transient, None
+
+    def write(self, text: str) -> None:
+        global _cell_output
+        text = text.strip("\r\n ")
+        if not text:
+            return
+        content = {"text/plain": text}
+        cell = _jupyter_shell().execution_count
+        if self.output is None and self.transient and _cell_output is not None and _cell_output[0] == cell:
+            self.output = _cell_output[1]
+        if self.output is None:
+            from IPython.display import display
+
+            self.output = display(content, raw=True, display_id=True)
+            if self.transient:
+                _cell_output = (cell, self.output)
+        else:
+            self.output.update(content, raw=True)
 
     def flush(self) -> None:
         pass
@@ -105,7 +143,16 @@ class _ReportingBar(_ReportingMixin, auto_tqdm):
 
 
 class _ReportingTextBar(_ReportingMixin, text_tqdm):
-    """A "lines" or "off" bar: drawn only by `update` (at most every `mininterval` seconds) and when it ends."""
+    """A "lines" or "off" bar: drawn only by `update` (at most every `mininterval` seconds) and when it ends.
+
+    Never by tqdm's monitor thread (`maxinterval` infinite): every 10 s it redraws a bar silent for `maxinterval`
+    seconds, and an iterated bar then shows the count of its previous redraw with a later time (a repeated line)."""
+
+    def close(self):
+        shown = isinstance(self.fp, _OutputWriter) and self.fp.output is not None
+        if shown and not self.leave and not self.disable:
+            self.refresh()  # the output a transient bar shares keeps its final state
+        super().close()
 
     def set_postfix(self, ordered_dict=None, refresh=True, **values):
         super().set_postfix(ordered_dict, refresh=False, **values)
@@ -122,10 +169,15 @@ def progress_bar(iterable: Iterable | None = None, mode: str = "auto", **options
     if mode == "bar":
         bar = _ReportingBar(iterable, **options)
     else:  # "off" still counts, for the status file
-        interval = LINE_INTERVAL if mode == "lines" else math.inf
-        delay = interval if not options.get("leave", True) else 0  # a short transient bar prints nothing
-        options = {"mininterval": interval, "delay": delay, "bar_format": LINE_FORMAT, **options}
-        bar = _ReportingTextBar(iterable, file=_LineWriter(mode == "lines"), **options)
+        transient = not options.get("leave", True)
+        if mode == "lines" and _jupyter_shell() is not None:
+            interval, writer = DISPLAY_INTERVAL, _OutputWriter(transient)
+        else:
+            interval, writer = (LINE_INTERVAL if mode == "lines" else math.inf), _LineWriter(mode == "lines")
+        delay = LINE_INTERVAL if transient and mode == "lines" else 0  # a short transient bar shows nothing
+        options = {"mininterval": interval, "maxinterval": math.inf, "delay": delay, "bar_format": LINE_FORMAT,
+                   **options}  # fmt: skip
+        bar = _ReportingTextBar(iterable, file=writer, **options)
     if not bar.disable and _status_path is not None:
         bar._status_path = _status_path
         bar._report(force=True)
@@ -169,6 +221,7 @@ class StudyProgress:
         self.bars: dict[str, text_tqdm] = {}
         self.running: dict[str, str] = {}  # "lines" mode: the state of each running job, for the postfix
         self.line_shown, self.line_n = time.monotonic(), 0
+        self.line_interval = DISPLAY_INTERVAL if _jupyter_shell() is not None else LINE_INTERVAL
 
     def show(self, running: dict[str, Path]) -> None:
         """Show the jobs `running` ({name: status file}); bars of jobs no longer running are closed."""
@@ -177,7 +230,7 @@ class StudyProgress:
             self.bars.pop(name).close()
         if self.mode == "lines":
             self.running = {name: _short(status) for name, status in statuses.items()}
-            if time.monotonic() - self.line_shown >= LINE_INTERVAL:
+            if time.monotonic() - self.line_shown >= self.line_interval:
                 self._line()
             return
         for name, status in statuses.items():

@@ -32,6 +32,7 @@ from pirlib.tutorial.ground_truth import (
     run_vir_metrics,
     split_token_kinds,
     study_vir_metrics,
+    vir_metrics_by_seed,
     vir_summary_table,
 )
 from pirlib.tutorial.ground_truth_plots import belief_ground_truth_figure
@@ -192,6 +193,13 @@ def test_study_rows_skip_models_without_vir(synthrs, study):
     assert rows["untrained PIR (reference)"][1] == run_vir_metrics(second, synthrs, untrained_seed=1)
     with pytest.raises(ValueError, match="no variant of this study has VIR"):
         study_vir_metrics({"baseline": study["baseline"]}, synthrs)
+
+
+def test_vir_metrics_by_seed_pair_each_run_with_its_reference(synthrs, study):
+    trained, untrained = vir_metrics_by_seed(study["pir"], synthrs)
+    assert sorted(trained) == sorted(untrained) == [0, 1]  # the runs' train.seed
+    rows = study_vir_metrics(study, synthrs)
+    assert [trained[0], trained[1]] == rows["pir"] and [untrained[0], untrained[1]] == rows["untrained PIR (reference)"]
 
 
 def test_belief_examples_feed_the_figure(synthrs, study):

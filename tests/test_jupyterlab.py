@@ -3,8 +3,9 @@
 The test starts JupyterLab from the interpreter that runs the tests (in `make test`: the project's `.venv`) on a free
 loopback port with a random token and `notebooks/` as its root, opens notebook 02 in headless Chromium and, through
 the page's keyboard, runs its parameters cell, a cell it types in below (parameter overrides, as papermill injects
-them, and a report of the kernel's interpreter), the imports and the first two cells of section 1 (a figure and
-printed shapes). It reads the rendered outputs from the page, checks that the kernel is the tests' interpreter and
+them, and a report of the kernel's interpreter), the imports, the scene-prior cell (told to use a random prior, so
+that nothing trains) and the first two cells of section 1 (a figure and printed shapes). It reads the rendered
+outputs from the page, checks that the kernel is the tests' interpreter and
 imports `pirlib` from this checkout, saves screenshots to `tests/artifacts/` (gitignored), and shuts the server down
 through its API, checking that no process it or the browser started survives.
 
@@ -258,7 +259,8 @@ def test_notebook_02_runs_in_jupyterlab(tmp_path):
 
         overrides = (
             f'data_dir, figures_dir, results_dir, batch_size = "{data_dir}", "{tmp_path / "figures"}", '
-            f'"{tmp_path / "results"}", 3; import sys; print("kernel", sys.executable); '
+            f'"{tmp_path / "results"}", 3; pretrain_prior, prior_checkpoint = False, None; '
+            f'import sys; print("kernel", sys.executable); '
             f'import pirlib; print("pirlib", pirlib.__file__)'
         )
         parameters = 2
@@ -271,14 +273,16 @@ def test_notebook_02_runs_in_jupyterlab(tmp_path):
         pirlib_file = Path(next(line for line in report if line.startswith("pirlib ")).split(" ", 1)[1])
         assert pirlib_file.is_relative_to(REPO_ROOT), f"the kernel imports pirlib from {pirlib_file}, not {REPO_ROOT}"
         imports = notebook.run(parameters + 2)
-        assert "profile tiny" in imports and "scene prior:" in imports, imports
-        notebook.run(parameters + 4)  # section 1: the batch figure
-        assert notebook.images(parameters + 4) == 1, "the batch figure is not shown"
-        shapes = notebook.run(parameters + 5)
+        assert "profile tiny" in imports, imports
+        prior = notebook.run(parameters + 4)  # the scene prior: none pretrained here (the override), a random one
+        assert "VIR's scene prior: random" in prior, prior
+        notebook.run(parameters + 6)  # section 1: the batch figure
+        assert notebook.images(parameters + 6) == 1, "the batch figure is not shown"
+        shapes = notebook.run(parameters + 7)
         assert "images         (3, 3, 112, 112)   [B, 3, H, W]" in shapes, shapes
         notebook.select(parameters, block="start")
         page.save_screenshot(str(ARTIFACTS / "jupyterlab_02_run.png"))
-        notebook.select(parameters + 16, block="start")  # further down: committed tables and the rank & filter figure
+        notebook.select(parameters + 18, block="start")  # further down: committed tables and the rank & filter figure
         page.save_screenshot(str(ARTIFACTS / "jupyterlab_02_committed.png"))
         dialogs = page.find_elements("css selector", ".jp-Dialog")
         assert not dialogs, f"JupyterLab shows a dialog: {dialogs[0].text}"

@@ -1,6 +1,7 @@
 """The authors' code and checkpoints: key conversion and loading (`conversion.py`), their AdamW update
-(`adamw.py`), and the replay of their training steps with pirlib's step (`step_parity.py`). The behaviour these
-modules reproduce is described in docs/official_behaviour.md."""
+(`adamw.py`), the comparison of pirlib's outputs with theirs (`forward_parity.py`) and the replay of their training
+steps with pirlib's step (`step_parity.py`). The behaviour these modules reproduce is described in
+docs/official_behaviour.md."""
 
 from pirlib.official.conversion import (
     OFFICIAL_TRAINING_OVERRIDES,

@@ -19,8 +19,9 @@ True)`. For one model on the test images:
 reference (a freshly initialised PIR with the run's scene prior), and keeps its result in the run directory
 (`vir_ground_truth.json`, keyed by the checkpoint's SHA-256, the test data's, the device and the reference seed), so
 that notebooks 04 and 05 compute each run's metrics once; `study_vir_metrics` does it for every run of a study with
-VIR and the untrained reference; `vir_summary_table` gives mean ± std over seeds; `belief_examples`
-gathers what the belief-map figure (`pirlib.tutorial.ground_truth_plots`) draws.
+VIR and the untrained reference, `vir_metrics_by_seed` for the runs of one variant and their references, keyed by
+seed; `vir_summary_table` gives mean ± std over seeds; `belief_examples` gathers what the belief-map figure
+(`pirlib.tutorial.ground_truth_plots`) draws.
 """
 
 from __future__ import annotations
@@ -316,3 +317,19 @@ def vir_summary_table(rows: Mapping[str, Sequence[dict[str, float]]], digits: in
         table[name] = {key: _mean_std_text([run[key] for run in runs], digits) for key in runs[0]}
         table[name]["seeds"] = len(runs)
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("model (SynthRS test)")
+
+
+def vir_metrics_by_seed(
+    runs: Sequence[str | os.PathLike], data_root: str | os.PathLike, device: str = "cpu"
+) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, float]]]:
+    """(trained, untrained): `run_vir_metrics` of each run of one variant with VIR, and of the untrained reference
+    built from that run at its seed, both keyed by the run's seed, for comparisons paired by seed. The same cache
+    entries as `study_vir_metrics` when `runs` are its first variant with VIR (read, not recomputed)."""
+    from pirlib.config import load_config
+
+    trained, untrained = {}, {}
+    for run in runs:
+        seed = load_config(Path(run) / "config.yaml").train.seed
+        trained[seed] = run_vir_metrics(run, data_root, device)
+        untrained[seed] = run_vir_metrics(run, data_root, device, untrained_seed=seed)
+    return trained, untrained

@@ -91,7 +91,7 @@ def belief_overlay(
     ax.imshow(image)
     shown = ax.imshow(belief[1:].reshape(side, side), cmap="magma", alpha=0.6, vmin=0.0, vmax=float(belief.max()),
                       extent=_cell_extent(image), interpolation="nearest")  # fmt: skip
-    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="belief")
     if kept is not None:
         kept_tokens = {int(token) for token in kept}
         for token in range(1, side * side + 1):

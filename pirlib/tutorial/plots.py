@@ -9,9 +9,12 @@
   global (mean) token; token n ≥ 1 is grid cell n - 1 in row-major order (docs/official_behaviour.md §2.1), so on a g ×
   g grid token n sits at row (n - 1) // g, column (n - 1) % g.
 - `mean_std_curves`: learning curves, mean over seeds with a ± std band (notebook 03).
-- `text_to_image_gallery`, `image_to_text_gallery`: top-ranked retrievals with the ground truth marked (notebook 04).
+- `scene_prior_curve`: the scene prior's accuracy per pass, each reference line (chance, a target) named in the legend.
+- `bars_with_errors`: grouped bars with ± std error bars and a labelled reference line (04).
+- `text_to_image_gallery`, `image_to_text_gallery`: top-ranked retrievals with the ground truth marked and a legend of
+  the marks (notebook 04).
 - `class_colours`, `embedding_map`, `class_legend`: a 2-D map of the common subspace, colour = scene class (one hue
-  family per confusable group), marker = modality (05).
+  family per confusable group, named after the group: `GROUP_COLOURMAPS`), marker = modality (05).
 - `class_confusion`: a row-normalised class × class matrix with group boundaries (03, 05).
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -178,6 +182,8 @@ def token_filter_overlay(image: np.ndarray, order: Sequence[int], filter_size: i
 
 MATCH_COLOUR = "#1a9850"  # a retrieved item that is a ground-truth match
 MISS_COLOUR = "#d73027"  # a retrieved item that is not
+MISS_TEXT_COLOUR = "#333333"  # a retrieved caption that is not one of the query image's (red lines would tire)
+REFERENCE_COLOUR = "grey"  # reference lines: chance, targets
 
 
 def mean_std_curves(
@@ -200,6 +206,60 @@ def mean_std_curves(
     return ax
 
 
+def scene_prior_curve(
+    history: Mapping[str, Sequence[float]],
+    ax: Axes,
+    chance: float | None = None,
+    target: tuple[float, str] | None = None,
+) -> Axes:
+    """The scene prior's accuracy (%) after each pass over its corpus: `history` holds "epoch", "test_accuracy" and
+    "train_accuracy" (the prior's metrics file). Reference lines, each named in the legend: `chance` (%, e.g.
+    100 / classes) and `target` (value in %, what it is)."""
+    ax.plot(history["epoch"], history["test_accuracy"], marker="o", label="test images (SynthRS test split)")
+    ax.plot(history["epoch"], history["train_accuracy"], marker=".", label="training batches")
+    if chance is not None:
+        ax.axhline(chance, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=f"chance ({chance:.2f} %)")
+    if target is not None:
+        value, meaning = target
+        ax.axhline(value, color=REFERENCE_COLOUR, linestyle=":", linewidth=1.2, label=f"{meaning} ({value:g} %)")
+    ax.set_xlabel("pass over the scene corpus")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("scene-prior pretraining", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="center right")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def bars_with_errors(
+    means: pd.DataFrame,
+    stds: pd.DataFrame,
+    ax: Axes,
+    reference: tuple[float, str] | None = None,
+    width: float = 0.8,
+) -> Axes:
+    """Grouped bars: one group per row of `means` (x axis), one bar per column (legend), with ± `stds` error bars
+    (same shape); `reference` (value, label) draws a labelled horizontal line, e.g. chance. The legend sits to the
+    right of the axes."""
+    if means.shape != stds.shape or not means.index.equals(stds.index) or not means.columns.equals(stds.columns):
+        raise ValueError(
+            f"bars_with_errors: means {means.shape} and stds {stds.shape} must have the same rows and columns"
+        )
+    positions = np.arange(len(means))
+    bar = width / len(means.columns)
+    for number, column in enumerate(means.columns):
+        offset = (number - (len(means.columns) - 1) / 2) * bar
+        ax.bar(positions + offset, means[column], bar, yerr=stds[column], capsize=2, label=column,
+               error_kw={"elinewidth": 0.8, "ecolor": "#333333"})  # fmt: skip
+    if reference is not None:
+        value, label = reference
+        ax.axhline(value, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=label)
+    ax.set_xticks(positions, [str(name) for name in means.index], rotation=60, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(means) - 0.4)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
 def _frame(ax: Axes, colour: str, width: float = 4.0) -> None:
     for spine in ax.spines.values():
         spine.set_visible(True)
@@ -207,24 +267,37 @@ def _frame(ax: Axes, colour: str, width: float = 4.0) -> None:
         spine.set_linewidth(width)
 
 
+def _match_legend(figure: Figure, entries: Sequence[tuple[str, str]], marker: str = "s") -> None:
+    """A legend below the figure for the frame (or text) colours of a gallery: `entries` of (colour, label)."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker=marker, markersize=10, linestyle="", markerfacecolor="none", markeredgewidth=2.5,
+               color=colour, label=label)
+        for colour, label in entries
+    ]  # fmt: skip
+    figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=10)
+
+
 def text_to_image_gallery(
     queries: Sequence[str],
     ranked_images: Sequence[Sequence],
     correct: Sequence[Sequence[bool]],
     titles: Sequence[Sequence[str]],
-    wrap_width: int = 30,
-    panel_size: float = 1.7,
+    wrap_width: int = 28,
+    panel_size: float = 2.0,
+    match_label: str = "the caption's own image",
 ) -> Figure:
-    """One row per caption query: the query text, then its top-ranked images (green frame: the ground-truth image,
-    red: another image), each titled (e.g. its scene and score)."""
+    """One row per caption query: the query text, then its top-ranked images (green frame: a match, by default the
+    caption's own image; red: another image), each titled (e.g. its scene and score); a legend of the frames below."""
     rows, columns = len(queries), max(len(images) for images in ranked_images)
     figure, axes = plt.subplots(
-        rows, columns + 1, figsize=(panel_size * (columns + 1.6), panel_size * 1.18 * rows), squeeze=False,
-        gridspec_kw={"width_ratios": [1.6] + [1] * columns},
+        rows, columns + 1, figsize=(panel_size * (columns + 1.7), panel_size * 1.22 * rows), squeeze=False,
+        gridspec_kw={"width_ratios": [1.7] + [1] * columns},
     )  # fmt: skip
     for row, query in enumerate(queries):
         axes[row, 0].axis("off")
-        axes[row, 0].text(0, 0.5, textwrap.fill(f"“{query}”", wrap_width), fontsize=7.5, va="center", ha="left")
+        axes[row, 0].text(0, 0.5, textwrap.fill(f"“{query}”", wrap_width), fontsize=9, va="center", ha="left")
         for column in range(columns):
             axis = axes[row, column + 1]
             axis.set_xticks([])
@@ -234,8 +307,9 @@ def text_to_image_gallery(
                 continue
             axis.imshow(np.asarray(ranked_images[row][column]))
             _frame(axis, MATCH_COLOUR if correct[row][column] else MISS_COLOUR)
-            axis.set_title(titles[row][column], fontsize=7)
+            axis.set_title(titles[row][column], fontsize=9)
     figure.tight_layout()
+    _match_legend(figure, [(MATCH_COLOUR, match_label), (MISS_COLOUR, "another image")])
     return figure
 
 
@@ -244,17 +318,18 @@ def image_to_text_gallery(
     ranked_captions: Sequence[Sequence[str]],
     correct: Sequence[Sequence[bool]],
     titles: Sequence[str],
-    wrap_width: int = 70,
-    panel_size: float = 1.9,
+    wrap_width: int = 95,
+    panel_size: float = 2.0,
 ) -> Figure:
-    """One row per image query: the image, then its top-ranked captions, ✓ (green) for a caption of that image."""
+    """One row per image query: the image, then its top-ranked captions, ✓ (green) for a caption of that image, ✗
+    for another image's caption; a legend of the two marks below."""
     figure, axes = plt.subplots(
-        len(images), 2, figsize=(panel_size * 5.2, panel_size * 1.05 * len(images)), squeeze=False,
-        gridspec_kw={"width_ratios": [1, 4]},
+        len(images), 2, figsize=(panel_size * 5.6, panel_size * 1.1 * len(images)), squeeze=False,
+        gridspec_kw={"width_ratios": [1, 4.6]},
     )  # fmt: skip
     for row, image in enumerate(images):
         axes[row, 0].imshow(np.asarray(image))
-        axes[row, 0].set_title(titles[row], fontsize=8)
+        axes[row, 0].set_title(titles[row], fontsize=9)
         axes[row, 0].axis("off")
         text_axis = axes[row, 1]
         text_axis.axis("off")
@@ -263,24 +338,49 @@ def image_to_text_gallery(
             mark = "✓" if match else "✗"
             text_axis.text(
                 0, 1 - (rank + 0.5) / lines, f"{rank + 1}. {mark} {textwrap.shorten(caption, wrap_width)}",
-                fontsize=7.5, va="center", ha="left", color=MATCH_COLOUR if match else "#333333",
+                fontsize=9, va="center", ha="left", color=MATCH_COLOUR if match else MISS_TEXT_COLOUR,
             )  # fmt: skip
     figure.tight_layout()
+    entries = [(MATCH_COLOUR, "✓ one of the image's own captions"), (MISS_TEXT_COLOUR, "✗ another image's caption")]
+    _match_legend(figure, entries, marker="o")
     return figure
 
 
+# Hue family of each SynthRS group, after what its name says (waterfront blue, green green, urban red-purple); a group
+# not listed here takes the next unused family of GROUP_FAMILIES.
+GROUP_COLOURMAPS = {"waterfront": "Blues", "green": "Greens", "sports": "Oranges", "urban": "RdPu"}
+GROUP_FAMILIES = ("Blues", "Greens", "Oranges", "Purples", "Reds", "Greys", "YlOrBr", "BuGn")
+SHADE_RANGE = (0.4, 1.0)  # the part of a sequential colour map the shades of one group are taken from
+HUE_STEP = 0.025  # hue step (a fraction of the colour wheel) between neighbouring shades of one group
+MIN_SATURATION = 0.4  # the light end of a sequential map is nearly grey: shades keep at least this saturation
+
+
+def group_colourmaps(groups: Sequence[str]) -> dict[str, str]:
+    """{group: name of its sequential colour map}: GROUP_COLOURMAPS for known names, unused GROUP_FAMILIES after."""
+    names = list(dict.fromkeys(groups))
+    spare = [family for family in GROUP_FAMILIES if family not in {GROUP_COLOURMAPS.get(n) for n in names}]
+    return {name: GROUP_COLOURMAPS.get(name) or spare.pop(0) for name in names}
+
+
 def class_colours(class_names: Sequence[str], groups: Sequence[str] | None = None) -> np.ndarray:
-    """RGBA colours [C, 4], one per class: tab20 by default; with `groups` (the group of each class) one colour family
-    per group, a different shade per class, so that confusable classes share a hue."""
+    """RGBA colours [C, 4], one per class: tab20 by default; with `groups` (the group of each class) one hue family
+    per group (`group_colourmaps`), so that confusable classes share a hue, and within a group shades that differ in
+    lightness and in hue (HUE_STEP between neighbours), so that the classes a model confuses stay apart."""
+    from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
+
     if groups is None:
         return plt.get_cmap("tab20")(np.arange(len(class_names)) % 20)
-    families = ["Blues", "Oranges", "Greens", "Purples", "Reds", "Greys", "YlOrBr", "BuGn"]
-    names = list(dict.fromkeys(groups))
-    colours = np.zeros((len(class_names), 4))
-    for number, group in enumerate(names):
+    if len(groups) != len(class_names):
+        raise ValueError(f"class_colours: {len(groups)} groups for {len(class_names)} classes")
+    colours = np.ones((len(class_names), 4))
+    for group, colourmap in group_colourmaps(groups).items():
         members = [k for k, g in enumerate(groups) if g == group]
-        shades = np.linspace(0.45, 0.95, len(members)) if len(members) > 1 else [0.75]
-        colours[members] = plt.get_cmap(families[number % len(families)])(shades)
+        positions = np.linspace(*SHADE_RANGE, len(members)) if len(members) > 1 else np.array([0.75])
+        hsv = rgb_to_hsv(plt.get_cmap(colourmap)(positions)[:, :3])  # [members, 3]
+        if colourmap != "Greys":
+            hsv[:, 0] = (hsv[:, 0] + HUE_STEP * (np.arange(len(members)) - (len(members) - 1) / 2)) % 1.0
+            hsv[:, 1] = np.maximum(hsv[:, 1], MIN_SATURATION)
+        colours[members, :3] = hsv_to_rgb(hsv)
     return colours
 
 
@@ -294,39 +394,68 @@ def embedding_map(
     colours: np.ndarray | None = None,
 ) -> Axes:
     """2-D embedding map [N, 2]: colour = class (`colours` [C, 4], default `class_colours`), marker = modality
-    (● image, + caption); captions drawn first."""
+    (● image, + caption); captions drawn first, images on top with a dark edge."""
     coordinates, labels, is_text = np.asarray(coordinates), np.asarray(labels), np.asarray(is_text, dtype=bool)
     colours = class_colours(class_names) if colours is None else np.asarray(colours)
-    for modality, marker, size, alpha in ((True, "+", 9, 0.45), (False, "o", 14, 0.95)):
+    for modality, marker, size, alpha in ((True, "+", 26, 0.6), (False, "o", 34, 0.95)):
         chosen = is_text == modality
         ax.scatter(
             coordinates[chosen, 0], coordinates[chosen, 1], c=colours[labels[chosen]], marker=marker, s=size,
-            alpha=alpha, linewidths=0.6 if marker == "+" else 0.3, edgecolors="white" if marker == "o" else None,
+            alpha=alpha, linewidths=1.0 if marker == "+" else 0.4, edgecolors="#222222" if marker == "o" else None,
         )  # fmt: skip
     ax.set_title(title, fontsize=10)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
 
 
 def class_legend(
-    figure: Figure, class_names: Sequence[str], columns: int = 9, colours: np.ndarray | None = None
+    figure: Figure,
+    class_names: Sequence[str],
+    columns: int = 9,
+    colours: np.ndarray | None = None,
+    groups: Sequence[str] | None = None,
 ) -> None:
-    """A figure-level legend of class colours (as in `embedding_map`) and of the two modality markers."""
+    """A figure-level legend of class colours (as in `embedding_map`) and of the two modality markers, below the axes.
+    With `groups`, one column per group headed by its name (bold), and a last column for the markers."""
     from matplotlib.lines import Line2D
 
-    colours = class_colours(class_names) if colours is None else np.asarray(colours)
-    handles = [
-        Line2D([], [], marker="o", linestyle="", color=colour, label=name)
-        for name, colour in zip(class_names, colours, strict=True)
+    colours = class_colours(class_names, groups) if colours is None else np.asarray(colours)
+
+    def swatch(name: str, colour) -> Line2D:
+        return Line2D([], [], marker="o", markersize=8, linestyle="", color=colour, markeredgecolor="#222222",
+                      markeredgewidth=0.4, label=name)  # fmt: skip
+
+    def blank(label: str = "") -> Line2D:
+        return Line2D([], [], linestyle="", label=label)
+
+    modality = [
+        Line2D([], [], marker="o", markersize=8, linestyle="", color="grey", label="image"),
+        Line2D([], [], marker="+", markersize=9, markeredgewidth=1.4, linestyle="", color="grey", label="caption"),
     ]
-    handles += [
-        Line2D([], [], marker="o", linestyle="", color="grey", label="image"),
-        Line2D([], [], marker="+", linestyle="", color="grey", label="caption"),
-    ]
-    figure.legend(
-        handles=handles, loc="lower center", ncol=columns, frameon=False, fontsize=8, bbox_to_anchor=(0.5, -0.1)
-    )
+    headers: list[Line2D] = []  # the group names heading the columns
+    if groups is None:
+        handles = [swatch(name, colour) for name, colour in zip(class_names, colours, strict=True)] + modality
+    else:
+        order = list(dict.fromkeys(groups))
+        height = 1 + max(list(groups).count(group) for group in order)
+        handles = []
+        for group in order:
+            headers.append(blank(group))
+            members = [headers[-1]] + [swatch(class_names[k], colours[k]) for k, g in enumerate(groups) if g == group]
+            handles += members + [blank() for _ in range(height - len(members))]
+        headers.append(blank("modality"))
+        handles += [headers[-1], *modality] + [blank() for _ in range(height - 3)]
+        columns = len(order) + 1
+    legend = figure.legend(
+        handles=handles, loc="upper center", ncol=columns, frameon=False, fontsize=10, bbox_to_anchor=(0.5, 0.0),
+        handletextpad=0.3, columnspacing=1.6,
+    )  # fmt: skip
+    for handle, text in zip(handles, legend.get_texts(), strict=True):
+        if any(handle is header for header in headers):
+            text.set_fontweight("bold")
 
 
 def class_confusion(

@@ -15,8 +15,8 @@ where notebook 03 reads them (and says so).
   keep within its time budget).
 - `decisive`: every variant of the paper's claims and the scene-knowledge control (`baseline_prior_fusion`) at
   DECISIVE_SEEDS seeds with the default runs' config and budget, the default runs reused where they exist. A seed
-  fixes every shared random source (common random numbers), so comparisons are paired by seed. Trained in two
-  waves, the variants of the three headline comparisons first; `--finished-only` records the runs finished so far.
+  fixes every shared random source (common random numbers), so comparisons are paired by seed. Trained in waves,
+  the headline comparisons' variants first; `--finished-only` records the runs finished so far.
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
@@ -216,7 +216,8 @@ def variance(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[Ru
 
 
 DECISIVE_WAVES = (
-    ("baseline", "pir", "pir_no_vir", "baseline_prior_fusion"),  # PIR − baseline, − PIR w/o VIR, − the fusion control
+    ("baseline", "pir", "baseline_prior_fusion"),  # the headline: PIR − baseline, − the fusion control
+    ("pir_no_vir",),
     ("pir_no_lca", "pir_no_affiliation"),
 )
 DECISIVE_SEEDS = tuple(range(8))

@@ -1,0 +1,337 @@
+"""The paper's claims, judged twice (notebook 05's closing table, notebook 04's differences): by the main job's own
+seeds and by the recorded decisive study (`docs/studies/decisive.json`), with the mechanism evidence of VIR against
+the SynthRS ground truth (`pirlib.tutorial.ground_truth`).
+
+Design of every comparison: the runs of one study at one seed share their random numbers (data order, augmentation,
+the initialisation of the shared modules), so A − B is paired by seed over the seeds both sides have
+(`pirlib.tutorial.stats.paired_difference_interval`); against a fixed threshold (a belief AUC of 0.5) it is the
+one-sample form of the same interval. Each row gives the smallest difference the design detects with 80 % power
+(`minimal_detectable_difference` of the per-seed differences, paired) and the verdict of `claim_verdict`
+("supports", "contradicts", "no effect larger than X", "cannot decide"). Test-mR comparisons go through
+`power.paired_comparison`, like notebook 03's and the decisive study's; `paired_evidence` gives the same columns for
+any other measure, a lower-is-better one or a fixed threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pirlib.tutorial.power import paired_comparison
+from pirlib.tutorial.runs import VARIANT_LABELS
+from pirlib.tutorial.stats import claim_verdict, mean_std, minimal_detectable_difference, paired_difference_interval
+from pirlib.tutorial.study_summaries import ABLATION_SIDES, DECISIVE_CLAIMS, NO_EFFECT_MARGIN, decisive_tables
+
+NOT_TRAINED = "not trained by the main job"
+NOT_RECORDED = "not recorded"
+NOT_MEASURED = "not measured by the decisive study"
+TOO_FEW_SEEDS = "fewer than 2 paired seeds"
+ONE_SEED = "one seed: no claim"  # the verdict without an interval, as in `power.paired_comparison`
+
+SeedMetrics = Mapping[int, Mapping[str, float]]  # {seed: {measure: value}} of one model
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row of a claims table: the claim that `a` beats `b` on `measure` (A − B > 0, or B − A > 0 when lower is
+    better, so that a positive difference always goes the claim's way)."""
+
+    claim: str  # the paper's claim, in words
+    evidence: str  # what is compared, in words
+    measure: str  # key of the per-seed metrics
+    a: str  # the variant the claim favours
+    b: str  # the variant it is compared with
+    lower_is_better: bool = False
+    margin: float | None = None  # "no effect larger than margin" when the interval lies inside ±margin
+    digits: int = 2  # decimals of the difference
+
+
+def _label(variant: str) -> str:
+    return VARIANT_LABELS.get(variant, variant)
+
+
+def run_seed(run_dir: str | os.PathLike) -> int:
+    """The training seed of a run directory (its config.yaml)."""
+    from pirlib.config import load_config
+
+    return load_config(Path(run_dir) / "config.yaml").train.seed
+
+
+def run_metrics(
+    manifest: Mapping[str, Sequence[str | os.PathLike]], extra: Mapping[str, Mapping[str, float]] | None = None
+) -> dict[str, dict[int, dict[str, float]]]:
+    """{variant: {seed: metrics}} of a study manifest ({variant: [run dirs]}): the selected checkpoint's test
+    metrics (eval.json), merged with `extra[run directory name]` where given (e.g. the subspace metrics of 05)."""
+    metrics: dict[str, dict[int, dict[str, float]]] = {}
+    for variant, runs in manifest.items():
+        for run in runs:
+            run = Path(run)
+            test = json.loads((run / "eval.json").read_text())["test"]
+            metrics.setdefault(variant, {})[run_seed(run)] = {**test, **(extra or {}).get(run.name, {})}
+    return metrics
+
+
+def recorded_metrics(record: Mapping) -> dict[str, dict[int, dict[str, float]]]:
+    """{variant: {seed: test metrics}} of a recorded study's runs and the default runs recorded beside them (a run
+    of the study wins over a default run of the same variant and seed), with the mean recall of each retrieval
+    direction added (ABLATION_SIDES)."""
+    metrics: dict[str, dict[int, dict[str, float]]] = {}
+    for run in [*record["default_runs"].values(), *record["runs"].values()]:
+        test = dict(run["test"])
+        test |= {side: float(np.mean([run["test"][key] for key in keys])) for side, keys in ABLATION_SIDES.items()}
+        metrics.setdefault(run["variant"], {})[run["seed"]] = test
+    return metrics
+
+
+def paired_evidence(
+    values: Mapping[int, float],
+    reference: Mapping[int, float] | float,
+    margin: float | None = None,
+    lower_is_better: bool = False,
+) -> dict:
+    """The evidence that `values` beat `reference` ({seed: value} each, or a fixed number), in the columns of
+    `power.paired_comparison`: the mean difference over the seeds both have (reference − values when lower is
+    better), its paired 95 % t-interval, the std of the per-seed differences, the smallest difference the design
+    detects (80 % power), the verdict, and the design in words. With fewer than 2 seeds: no interval, no claim."""
+    if isinstance(reference, Mapping):
+        seeds = sorted(set(values) & set(reference))
+        pairs = [(values[s], reference[s]) for s in seeds]
+        design = "paired"
+    else:
+        seeds = sorted(values)
+        pairs = [(values[s], float(reference)) for s in seeds]
+        design = "one-sample"
+    if lower_is_better:
+        pairs = [(b, a) for a, b in pairs]
+    evidence = {"seeds": len(pairs), "design": f"{design}, {len(pairs)} seed{'s' if len(pairs) != 1 else ''}"}
+    if len(pairs) < 2:
+        difference = float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
+        undecided = dict.fromkeys(("95% CI low", "95% CI high", "std of differences", "detectable"), math.nan)
+        return evidence | {"difference": difference, **undecided, "verdict": ONE_SEED}
+    first, second = (list(side) for side in zip(*pairs, strict=True))
+    difference, low, high = paired_difference_interval(first, second)
+    spread = mean_std(np.subtract(first, second).tolist())[1]
+    return evidence | {
+        "difference": difference,
+        "95% CI low": low,
+        "95% CI high": high,
+        "std of differences": spread,
+        "detectable": minimal_detectable_difference(spread, len(pairs), paired=True),
+        "verdict": claim_verdict(low, high, margin),
+    }
+
+
+def comparison_table(metrics: Mapping[str, SeedMetrics], comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """One row per comparison whose two variants are both in `metrics` ({variant: {seed: {measure: value}}}):
+    `paired_evidence` of A against B on the comparison's measure, indexed by its evidence text."""
+    rows = {}
+    for comparison in comparisons:
+        if comparison.a not in metrics or comparison.b not in metrics:
+            continue
+        values_a = {seed: values[comparison.measure] for seed, values in metrics[comparison.a].items()}
+        values_b = {seed: values[comparison.measure] for seed, values in metrics[comparison.b].items()}
+        rows[comparison.evidence] = paired_evidence(values_a, values_b, comparison.margin, comparison.lower_is_better)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("A − B")
+
+
+def pair_comparisons(
+    pairs: Sequence[tuple[str, str]], measure: str = "mR", lower_is_better: bool = False, **options
+) -> list[Comparison]:
+    """ "A beats B" on `measure` for each (A, B) of `pairs`, named by the difference it takes: "A − B", or "B − A
+    (lower is better)"."""
+    comparisons = []
+    for a, b in pairs:
+        evidence = f"{_label(b)} − {_label(a)} (lower is better)" if lower_is_better else f"{_label(a)} − {_label(b)}"
+        claim = f"{_label(a)} beats {_label(b)} on {measure}"
+        comparisons.append(Comparison(claim, evidence, measure, a, b, lower_is_better, **options))
+    return comparisons
+
+
+def ablation_comparisons(record: Mapping) -> pd.DataFrame:
+    """The recorded single-module ablations: PIR − each ablated variant of the record, paired by seed, on test mR (with
+    the margin NO_EFFECT_MARGIN) and on the mean recall of each retrieval direction (ABLATION_SIDES); index
+    (A − B, measure)."""
+    metrics = recorded_metrics(record)
+    ablated = [
+        variant for variant in dict.fromkeys(run["variant"] for run in record["runs"].values()) if variant != "pir"
+    ]
+    pairs = [("pir", variant) for variant in ablated]
+    tables = {
+        side: comparison_table(
+            metrics, pair_comparisons(pairs, side, margin=NO_EFFECT_MARGIN if side == "mR" else None)
+        )
+        for side in ABLATION_SIDES
+    }
+    table = pd.concat(tables, names=["measure"]).swaplevel().sort_index(level=0, sort_remaining=False)
+    return table.loc[[f"PIR (CL+AL) − {_label(variant)}" for variant in ablated]]
+
+
+def versus_table(
+    metrics: Mapping[str, SeedMetrics], measures: Mapping[str, bool], pairs: Sequence[tuple[str, str]], digits: int = 3
+) -> pd.DataFrame:
+    """For each measure of `measures` ({measure: lower is better}) and each (A, B) of `pairs`: `paired_evidence` that A
+    is better than B, the difference taken so that positive means A better (A − B, or B − A when lower is better);
+    index (measure, "A vs B")."""
+    rows = {}
+    for measure, lower_is_better in measures.items():
+        for a, b in pairs:
+            comparison = Comparison(f"{a} beats {b}", f"{_label(a)} vs {_label(b)}", measure, a, b, lower_is_better,
+                                    digits=digits)  # fmt: skip
+            for evidence, row in comparison_table(metrics, [comparison]).iterrows():
+                rows[(measure, evidence)] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["measure", "A vs B (positive: A better)"]
+    return table
+
+
+def retrieval_claims() -> list[Comparison]:
+    """The paper's retrieval claims on test mR, as in the decisive study (DECISIVE_CLAIMS)."""
+    return [
+        Comparison(claim, f"{_label(a)} − {_label(b)}, test mR", "mR", a, b, margin=NO_EFFECT_MARGIN)
+        for claim, a, b in DECISIVE_CLAIMS
+    ]
+
+
+def subspace_claims(neighbours: int) -> list[Comparison]:
+    """The affiliation loss's claim (paper §3.4) on two confusion metrics of `pirlib.tutorial.subspace`."""
+    claim = "The affiliation loss reduces semantic confusion (PIR against PIR w/o AL)"
+    purity = f"{neighbours}-NN scene purity"
+    return [
+        Comparison(claim, f"PIR − PIR w/o AL, {purity}", purity, "pir", "pir_no_affiliation", digits=3),
+        Comparison(claim, "PIR w/o AL − PIR, share nearer another centroid (lower is better)",
+                   "nearer another centroid", "pir", "pir_no_affiliation", lower_is_better=True, digits=3),
+    ]  # fmt: skip
+
+
+def _interval_text(evidence: Mapping, digits: int) -> str:
+    if math.isnan(evidence["95% CI low"]):
+        return f"{evidence['difference']:+.{digits}f} (no interval)"
+    return (f"{evidence['difference']:+.{digits}f} [{evidence['95% CI low']:+.{digits}f}, "
+            f"{evidence['95% CI high']:+.{digits}f}]")  # fmt: skip
+
+
+def _row(this_run: Mapping | str, recorded: Mapping | str, digits: int) -> dict:
+    """A claims-table row from the evidence of this run and of the recorded study (a dict, or why there is none)."""
+    row = {}
+    for side, evidence in (("this run", this_run), ("recorded", recorded)):
+        if isinstance(evidence, str):
+            row |= {f"{side}: difference [95% CI]": evidence, f"{side}: design": "–", f"{side}: detectable": "–",
+                    f"{side}: verdict": "–"}  # fmt: skip
+        else:
+            detectable = evidence["detectable"]
+            row |= {
+                f"{side}: difference [95% CI]": _interval_text(evidence, digits),
+                f"{side}: design": evidence["design"],
+                f"{side}: detectable": "–" if math.isnan(detectable) else f"{detectable:.{digits}f}",
+                f"{side}: verdict": evidence["verdict"],
+            }
+    return row
+
+
+def _power_evidence(row: Mapping, where: str = "") -> dict:
+    """A `power.paired_comparison` row as evidence, its design in words (`where`: the study's machine and date)."""
+    seeds = int(row["seeds"])
+    design = f"paired, {seeds} seed{'s' if seeds != 1 else ''}" + (f"; {where}" if where else "")
+    return {**row, "design": design}
+
+
+def recorded_evidence(record: Mapping | None) -> dict[str, dict | str]:
+    """{claim of DECISIVE_CLAIMS: evidence} from the decisive study's record (`decisive_tables`), the design naming
+    its seeds and machine; `NOT_RECORDED` for every claim when there is no record."""
+    if record is None:
+        return {claim: NOT_RECORDED for claim, _, _ in DECISIVE_CLAIMS}
+    comparisons = decisive_tables(dict(record))[1]
+    where = f"{record['machine']['cpu']}, {record['date']}" + ("" if record.get("complete", True) else ", partial")
+    return {
+        claim: _power_evidence(comparisons.loc[claim], where)
+        if claim in comparisons.index
+        else f"{TOO_FEW_SEEDS} recorded"
+        for claim, _, _ in DECISIVE_CLAIMS
+    }
+
+
+def _attention_on_key(metrics: Mapping[str, float]) -> float:
+    """The Spatial-PAE cross-attention's share on key tokens, mean over the steps."""
+    steps = [value for key, value in metrics.items() if key.startswith("key: attention, step")]
+    return float(np.mean(steps))
+
+
+def mechanism_evidence(trained: SeedMetrics, untrained: SeedMetrics) -> dict[tuple[str, str], dict]:
+    """VIR's mechanism on the trained PIR runs ({seed: vir_metrics}) and the untrained reference built with each run's
+    seed and scene prior ({seed: vir_metrics}): the attention on key tokens gained by training, and notebook 02's three
+    criteria of a working VIR (belief AUC key vs distractor above 0.5, key-object survival above a random filter's,
+    attention on key tokens above their share of the kept tokens, which uniform attention would give)."""
+    attention = {seed: _attention_on_key(metrics) for seed, metrics in trained.items()}
+    random_filter = next(iter(trained.values()))["random survival"]  # filter_size / N, the same for every run
+
+    def of(key: str) -> dict[int, float]:
+        return {seed: metrics[key] for seed, metrics in trained.items()}
+
+    return {
+        ("Spatial-PAE's cross-attention learns to look at key objects",
+         "share of the cross-attention on key tokens (mean over steps), trained − untrained PIR"):
+            paired_evidence(attention, {seed: _attention_on_key(m) for seed, m in untrained.items()}),
+        ("VIR's belief ranks key objects above distractors (notebook 02, criterion 1)",
+         "trained PIR's belief AUC key vs distractor − 0.5"):
+            paired_evidence(of("AUC key vs distractor"), 0.5),
+        ("Rank & filter keeps the key objects (notebook 02, criterion 2)",
+         "trained PIR's key-object survival − a random filter's"):
+            paired_evidence(of("key-object survival"), random_filter),
+        ("The cross-attention looks at key tokens more than uniform attention (notebook 02, criterion 3)",
+         "share of the cross-attention on key tokens (mean over steps) − their share of the kept tokens"):
+            paired_evidence(attention, of("key: share of kept tokens")),
+    }  # fmt: skip
+
+
+def trained_against_untrained(trained: SeedMetrics, untrained: SeedMetrics) -> pd.DataFrame:
+    """VIR of the trained runs ({seed: vir_metrics}) − the untrained reference of each run's seed, paired by seed: the
+    belief AUCs, key-object survival and the cross-attention's share on key tokens (mean over the steps)."""
+    rows = {}
+    for key in ("AUC key vs distractor", "AUC key vs background", "key-object survival"):
+        rows[key] = paired_evidence({s: m[key] for s, m in trained.items()}, {s: m[key] for s, m in untrained.items()})
+    rows["key: attention (mean over steps)"] = paired_evidence(
+        {seed: _attention_on_key(metrics) for seed, metrics in trained.items()},
+        {seed: _attention_on_key(metrics) for seed, metrics in untrained.items()},
+    )
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("trained − untrained PIR")
+
+
+def claims_table(
+    main: Mapping[str, SeedMetrics],
+    record: Mapping | None,
+    neighbours: int | None = None,
+    vir: tuple[SeedMetrics, SeedMetrics] | None = None,
+) -> pd.DataFrame:
+    """The closing table: for each claim of the paper, the main job's evidence (`main`: {variant: {seed: metrics}},
+    paired by seed) beside the recorded decisive study's (`record`, or None: "not recorded").
+
+    Rows: the retrieval claims on test mR (`retrieval_claims`; the fusion-control rows come from the study only,
+    the main job does not train that control), the affiliation loss on two confusion metrics when `neighbours` is
+    given (the main job only), and with `vir` = (trained, untrained) the mechanism rows of `mechanism_evidence`."""
+    recorded = recorded_evidence(record)
+    mR = {variant: {seed: metrics["mR"] for seed, metrics in runs.items()} for variant, runs in main.items()}
+    rows = {}
+    for comparison in retrieval_claims():
+        if comparison.a in main and comparison.b in main:
+            pair = [(comparison.a, comparison.b)]
+            this_run = _power_evidence(paired_comparison(mR, pair, NO_EFFECT_MARGIN).iloc[0])
+        else:
+            this_run = NOT_TRAINED
+        rows[(comparison.claim, comparison.evidence)] = _row(this_run, recorded[comparison.claim], comparison.digits)
+    for comparison in subspace_claims(neighbours) if neighbours is not None else []:
+        table = comparison_table(main, [comparison])
+        this_run = table.iloc[0].to_dict() if len(table) else NOT_TRAINED
+        rows[(comparison.claim, comparison.evidence)] = _row(this_run, NOT_MEASURED, comparison.digits)
+    if vir is not None:
+        for key, evidence in mechanism_evidence(*vir).items():
+            rows[key] = _row(evidence, NOT_MEASURED, 3)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["claim", "evidence (positive: the claim's way)"]
+    return table
