@@ -300,8 +300,9 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             parts.append(markdown_table(noise_sweep_table(record)))
         elif name == "decisive":
             metrics, comparisons = decisive_tables(record)
-            complete = "" if record.get("complete", True) else "**Partial: the study has not finished all its runs.**\n\n"
-            parts.append(complete + markdown_table(metrics) + "\n" + markdown_table(comparisons))
+            partial = "**Partial: the study has not finished all its runs.**\n\n"
+            parts.append(("" if record.get("complete", True) else partial) + markdown_table(metrics) + "\n"
+                         + markdown_table(comparisons))  # fmt: skip
         else:
             metrics, differences = ablation_tables(record)
             parts.append(markdown_table(metrics) + "\n" + markdown_table(differences))
