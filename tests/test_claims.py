@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
 from pirlib.tutorial import claims
-from pirlib.tutorial.stats import minimal_detectable_difference, paired_difference_interval
+from pirlib.tutorial.stats import paired_difference_interval
 from pirlib.tutorial.study_summaries import DECISIVE_CLAIMS
 
 
@@ -45,33 +44,6 @@ def test_run_metrics_reads_test_metrics_by_seed_and_merges_extra(manifest):
     assert sorted(metrics) == sorted(MAIN_MR)
     assert metrics["pir"][1] == {"mR": 15.5, "i2t_r1": 7.75, "silhouette": 0.4}
     assert [metrics["baseline"][seed]["mR"] for seed in range(3)] == MAIN_MR["baseline"]
-
-
-def test_paired_evidence_is_the_paired_interval_with_its_detectable_difference():
-    values, reference = {0: 13.0, 1: 15.5, 2: 13.5, 7: 99.0}, {0: 10.0, 1: 12.0, 2: 11.0}  # seed 7 has no pair
-    evidence = claims.paired_evidence(values, reference)
-    difference, low, high = paired_difference_interval([13.0, 15.5, 13.5], [10.0, 12.0, 11.0])
-    assert (evidence["difference"], evidence["95% CI low"], evidence["95% CI high"]) == (difference, low, high)
-    assert evidence["design"] == "paired, 3 seeds" and evidence["verdict"] == "supports" and low > 0
-    spread = math.sqrt(((3 - 3) ** 2 + (3.5 - 3) ** 2 + (2.5 - 3) ** 2) / 2)  # differences 3, 3.5, 2.5
-    assert evidence["std of differences"] == pytest.approx(spread)
-    assert evidence["detectable"] == pytest.approx(minimal_detectable_difference(spread, 3, paired=True))
-
-
-def test_paired_evidence_orients_lower_is_better_and_takes_a_threshold():
-    worse = claims.paired_evidence({0: 0.30, 1: 0.32}, {0: 0.20, 1: 0.21}, lower_is_better=True)
-    assert worse["difference"] == pytest.approx(-0.105) and worse["verdict"] == "contradicts"
-    above = claims.paired_evidence({0: 0.61, 1: 0.63, 2: 0.62}, 0.5)
-    assert above["design"] == "one-sample, 3 seeds" and above["difference"] == pytest.approx(0.12)
-    assert above["verdict"] == "supports"
-    small = claims.paired_evidence({0: 1.0, 1: 1.1, 2: 0.9}, {0: 1.0, 1: 1.0, 2: 1.0}, margin=2.0)
-    assert small["verdict"] == "no effect larger than 2"
-
-
-def test_paired_evidence_with_one_seed_gives_no_interval():
-    evidence = claims.paired_evidence({0: 5.0, 1: 6.0}, {1: 4.0})
-    assert evidence["difference"] == 2.0 and math.isnan(evidence["95% CI low"])
-    assert evidence["verdict"] == claims.ONE_SEED and evidence["design"] == "paired, 1 seed"
 
 
 def test_comparison_table_names_each_difference_and_skips_absent_variants(manifest):

@@ -8,8 +8,8 @@ the initialisation of the shared modules), so A − B is paired by seed over the
 one-sample form of the same interval. Each row gives the smallest difference the design detects with 80 % power
 (`minimal_detectable_difference` of the per-seed differences, paired) and the verdict of `claim_verdict`
 ("supports", "contradicts", "no effect larger than X", "cannot decide"). Test-mR comparisons go through
-`power.paired_comparison`, like notebook 03's and the decisive study's; `paired_evidence` gives the same columns for
-any other measure, a lower-is-better one or a fixed threshold.
+`power.paired_comparison`, like notebook 03's and the decisive study's; `power.paired_evidence`, which it is built on,
+gives the same columns for any other measure, a lower-is-better one or a fixed threshold.
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pirlib.tutorial.power import paired_comparison
+from pirlib.tutorial.power import paired_comparison, paired_evidence
 from pirlib.tutorial.runs import VARIANT_LABELS
-from pirlib.tutorial.stats import claim_verdict, mean_std, minimal_detectable_difference, paired_difference_interval
 from pirlib.tutorial.study_summaries import ABLATION_SIDES, DECISIVE_CLAIMS, NO_EFFECT_MARGIN, decisive_tables
 
 NOT_TRAINED = "not trained by the main job"
 NOT_RECORDED = "not recorded"
 NOT_MEASURED = "not measured by the decisive study"
 TOO_FEW_SEEDS = "fewer than 2 paired seeds"
-ONE_SEED = "one seed: no claim"  # the verdict without an interval, as in `power.paired_comparison`
 
 SeedMetrics = Mapping[int, Mapping[str, float]]  # {seed: {measure: value}} of one model
 
@@ -88,44 +86,6 @@ def recorded_metrics(record: Mapping) -> dict[str, dict[int, dict[str, float]]]:
         test |= {side: float(np.mean([run["test"][key] for key in keys])) for side, keys in ABLATION_SIDES.items()}
         metrics.setdefault(run["variant"], {})[run["seed"]] = test
     return metrics
-
-
-def paired_evidence(
-    values: Mapping[int, float],
-    reference: Mapping[int, float] | float,
-    margin: float | None = None,
-    lower_is_better: bool = False,
-) -> dict:
-    """The evidence that `values` beat `reference` ({seed: value} each, or a fixed number), in the columns of
-    `power.paired_comparison`: the mean difference over the seeds both have (reference − values when lower is
-    better), its paired 95 % t-interval, the std of the per-seed differences, the smallest difference the design
-    detects (80 % power), the verdict, and the design in words. With fewer than 2 seeds: no interval, no claim."""
-    if isinstance(reference, Mapping):
-        seeds = sorted(set(values) & set(reference))
-        pairs = [(values[s], reference[s]) for s in seeds]
-        design = "paired"
-    else:
-        seeds = sorted(values)
-        pairs = [(values[s], float(reference)) for s in seeds]
-        design = "one-sample"
-    if lower_is_better:
-        pairs = [(b, a) for a, b in pairs]
-    evidence = {"seeds": len(pairs), "design": f"{design}, {len(pairs)} seed{'s' if len(pairs) != 1 else ''}"}
-    if len(pairs) < 2:
-        difference = float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
-        undecided = dict.fromkeys(("95% CI low", "95% CI high", "std of differences", "detectable"), math.nan)
-        return evidence | {"difference": difference, **undecided, "verdict": ONE_SEED}
-    first, second = (list(side) for side in zip(*pairs, strict=True))
-    difference, low, high = paired_difference_interval(first, second)
-    spread = mean_std(np.subtract(first, second).tolist())[1]
-    return evidence | {
-        "difference": difference,
-        "95% CI low": low,
-        "95% CI high": high,
-        "std of differences": spread,
-        "detectable": minimal_detectable_difference(spread, len(pairs), paired=True),
-        "verdict": claim_verdict(low, high, margin),
-    }
 
 
 def comparison_table(metrics: Mapping[str, SeedMetrics], comparisons: Sequence[Comparison]) -> pd.DataFrame:

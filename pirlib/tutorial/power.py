@@ -10,12 +10,18 @@ seed spread. `power_table` gives both designs: paired over shared seeds, and Wel
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from pirlib.tutorial.runs import VARIANT_LABELS
-from pirlib.tutorial.stats import mean_std, minimal_detectable_difference
+from pirlib.tutorial.stats import (
+    claim_verdict,
+    mean_std,
+    minimal_detectable_difference,
+    paired_difference_interval,
+)
 
 # PIR's mR gain over the contrastive baselines of the paper's Table 1 (quoted: Pan et al. 2023, Table 1):
 # PIR (CL+AL) 24.46 / 38.24 against VSE₂ (CL) 23.40 / 36.53 and VSE₂+TEL (CL) 23.53 / 36.74 (RSICD / RSITMD).
@@ -25,6 +31,8 @@ PAPER_GAINS = {
     "RSITMD, PIR − VSE₂ (CL)": 38.24 - 36.53,
     "RSITMD, PIR − VSE₂+TEL (CL)": 38.24 - 36.74,
 }
+
+ONE_SEED = "one seed: no claim"  # the verdict of a comparison without an interval
 
 MAIN_JOB_COMPARISONS = (("pir", "baseline"), ("pir", "pir_no_affiliation"))
 
@@ -88,26 +96,58 @@ def power_table(runs: dict, seeds: int, source: str, comparisons=MAIN_JOB_COMPAR
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("difference in test mR")
 
 
-def paired_comparison(mR: dict[str, dict[int, float]], comparisons, margin: float) -> pd.DataFrame:
-    """This run's comparisons, paired by seed: A − B over the seeds both have, its paired 95 % t-interval, the
-    spread of the per-seed differences, the smallest difference this design detects, and the claim verdict
-    (`claim_verdict` with `margin`); one shared seed gives the point difference and "one seed: no claim"."""
-    from pirlib.tutorial.stats import claim_verdict, paired_difference_interval
+def paired_evidence(
+    values: Mapping[int, float],
+    reference: Mapping[int, float] | float,
+    margin: float | None = None,
+    lower_is_better: bool = False,
+) -> dict:
+    """The evidence that `values` beat `reference` ({seed: value} each, or a fixed number), in the columns of
+    `paired_comparison`: the mean difference over the seeds both have (reference − values when lower is
+    better), its paired 95 % t-interval, the std of the per-seed differences, the smallest difference the design
+    detects (80 % power), the verdict, and the design in words. With fewer than 2 seeds: no interval, no claim."""
+    if isinstance(reference, Mapping):
+        seeds = sorted(set(values) & set(reference))
+        pairs = [(values[s], reference[s]) for s in seeds]
+        design = "paired"
+    else:
+        seeds = sorted(values)
+        pairs = [(values[s], float(reference)) for s in seeds]
+        design = "one-sample"
+    if lower_is_better:
+        pairs = [(b, a) for a, b in pairs]
+    evidence = {"seeds": len(pairs), "design": f"{design}, {len(pairs)} seed{'s' if len(pairs) != 1 else ''}"}
+    if len(pairs) < 2:
+        difference = float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
+        undecided = dict.fromkeys(("95% CI low", "95% CI high", "std of differences", "detectable"), math.nan)
+        return evidence | {"difference": difference, **undecided, "verdict": ONE_SEED}
+    first, second = (list(side) for side in zip(*pairs, strict=True))
+    difference, low, high = paired_difference_interval(first, second)
+    spread = mean_std(np.subtract(first, second).tolist())[1]
+    return evidence | {
+        "difference": difference,
+        "95% CI low": low,
+        "95% CI high": high,
+        "std of differences": spread,
+        "detectable": minimal_detectable_difference(spread, len(pairs), paired=True),
+        "verdict": claim_verdict(low, high, margin),
+    }
 
+
+def paired_comparison(mR: dict[str, dict[int, float]], comparisons, margin: float) -> pd.DataFrame:
+    """This run's comparisons, paired by seed: for each (A, B) of `comparisons`, the mean test mR of A and B over the
+    seeds both have, then `paired_evidence` of A − B with `margin` (its paired 95 % t-interval, the spread of the
+    per-seed differences, the smallest difference this design detects, the verdict; one shared seed gives the point
+    difference and "one seed: no claim")."""
     rows = {}
     for first, second in comparisons:
         seeds = sorted(set(mR[first]) & set(mR[second]))
-        values, reference = [mR[first][s] for s in seeds], [mR[second][s] for s in seeds]
-        row = {"seeds": len(seeds), "A mR": mean_std(values)[0], "B mR": mean_std(reference)[0]}
-        if len(seeds) < 2:
-            difference = float(np.subtract(values, reference).mean())
-            undecided = dict.fromkeys(("95% CI low", "95% CI high", "std of differences", "detectable"), math.nan)
-            row |= {"difference": difference, **undecided, "verdict": "one seed: no claim"}
-        else:
-            difference, low, high = paired_difference_interval(values, reference)
-            spread = mean_std(list(np.subtract(values, reference)))[1]
-            row |= {"difference": difference, "95% CI low": low, "95% CI high": high, "std of differences": spread,
-                    "detectable": minimal_detectable_difference(spread, len(seeds), paired=True),
-                    "verdict": claim_verdict(low, high, margin)}  # fmt: skip
-        rows[f"{VARIANT_LABELS[first]} − {VARIANT_LABELS[second]}"] = row
+        evidence = paired_evidence(mR[first], mR[second], margin)
+        del evidence["design"]
+        rows[f"{VARIANT_LABELS[first]} − {VARIANT_LABELS[second]}"] = {
+            "seeds": evidence.pop("seeds"),
+            "A mR": mean_std([mR[first][s] for s in seeds])[0],
+            "B mR": mean_std([mR[second][s] for s in seeds])[0],
+            **evidence,
+        }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("A − B, paired by seed")

@@ -47,7 +47,7 @@ def gallery_hits(correct: Sequence[Sequence[bool]], match: str) -> str:
 
 
 def _interval(row: Mapping, digits: int = 2, unit: str = "") -> str:
-    """'+1.23 mR, 95% CI [low, high] (design; detectable d)' of a comparison row (`claims.paired_evidence` columns,
+    """'+1.23 mR, 95% CI [low, high] (design; detectable d)' of a comparison row (`power.paired_evidence` columns,
     or `power.paired_comparison`'s, whose design is paired by seed)."""
     seeds = int(row["seeds"])
     design = row.get("design", f"paired, {seeds} seed{'s' if seeds != 1 else ''}")
