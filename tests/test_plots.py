@@ -32,6 +32,28 @@ def test_save_figure_writes_png_atomically(tmp_path):
         plots.save_figure(figure, tmp_path / "figure.jpg")
 
 
+def test_show_in_256_colours_displays_a_smaller_palette_png_of_the_same_size(monkeypatch):
+    import io
+
+    import IPython.display
+    from PIL import Image
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    figure, ax = plt.subplots(figsize=(3, 2), dpi=100)
+    ax.imshow(np.random.default_rng(0).random((40, 60, 3)))  # a photograph's worth of colours
+    ax.set_title("noise")
+    full = io.BytesIO()
+    figure.savefig(full, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plots.show_in_256_colours(figure)
+    assert not plt.fignum_exists(figure.number)
+    (image,) = shown
+    compact = Image.open(io.BytesIO(image.data))
+    assert compact.mode == "P" and len(compact.getcolors(256)) <= 256
+    assert compact.size == Image.open(full).size
+    assert len(image.data) < len(full.getvalue())
+
+
 def test_to_display_image_inverts_normalisation():
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
     pixels = torch.rand(3, 8, 6)
