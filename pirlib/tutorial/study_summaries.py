@@ -279,8 +279,10 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
     parts = [
         "# Recorded studies\n\n"
         "Written by `pirlib.tutorial.study_summaries.write_summary` from the records in this folder (do not edit by "
-        "hand). Each study varies the default runs of notebook 03 and is trained by the same code; differences carry "
-        "95 % Welch t-intervals over seeds, and a difference is claimed only when its interval excludes zero.\n"
+        "hand). Each study varies the default runs of notebook 03 and is trained by the same code. Differences carry "
+        "95 % t-intervals: paired by seed in the decisive study and the noise sweep, whose variants share every random "
+        "source at one seed (common random numbers), and Welch over seeds in the 3-seed studies (plateau, prior "
+        "quality, ablations). A difference is claimed only when its interval excludes zero.\n"
     ]
     for name, file in STUDY_FILES.items():
         record = recorded(studies_dir / file)
