@@ -235,7 +235,12 @@ def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from pirlib.tutorial.study_summaries import noise_sweep_figure, noise_sweep_table
+    from pirlib.tutorial.study_summaries import (
+        noise_sweep_figure,
+        noise_sweep_finding,
+        noise_sweep_table,
+        noise_trend,
+    )
 
     runs = {}
     for noise, gap in ((0.0, 0.0), (1.0, 2.0)):
@@ -261,6 +266,18 @@ def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
     assert table.loc[1.0, "PIR − Baseline (Swin+BERT, CL) verdict"] == "supports"
     assert table.loc[0.0, "PIR − Baseline + scene prior (late fusion) verdict"] == "no effect larger than 2"
     assert table.loc[1.0, "prior accuracy (%)"] == 70.0
+    trend = noise_trend(record)
+    grows = trend.loc["PIR − Baseline (Swin+BERT, CL)"]
+    assert (grows["lightest noise"], grows["heaviest noise"]) == (0.0, 1.0)
+    assert grows["change"] == pytest.approx(2.0) and grows["the gap grows with noise"] == "supports"
+    flat = trend.loc["PIR − Baseline + scene prior (late fusion)"]
+    assert flat["change"] == pytest.approx(2.0)  # the control stays at the baseline's level here
+    finding = noise_sweep_finding(trend)
+    assert "**PIR − Baseline (Swin+BERT, CL)**: +0.10 mR at noise 0, +2.10 mR at noise 1; change +2.00 mR" in finding
+    assert finding.count("The premise predicts that it grows: the study supports it.") == 2
+    partial = {**record, "runs": {k: v for k, v in runs.items() if v["noise"] == 0.0}}
+    assert list(noise_sweep_table(partial).index) == [0.0] and noise_trend(partial).empty
+    assert "no trend to judge yet" in noise_sweep_finding(noise_trend(partial), complete=False)
     figure = noise_sweep_figure(table)
     axis = figure.axes[0]
     assert axis.get_xlabel() and axis.get_ylabel() and axis.get_title()
@@ -301,3 +318,46 @@ def test_noise_sweep_specs_make_each_level_its_data_and_prior(tmp_path):
         assert spec.out_dir == level / f"{spec.variant}_seed{spec.seed}" and spec.evaluations == 2
         assert spec.config.data.root == str(level / "synthrs")
         assert spec.config.prior.checkpoint == str(level / "prior.safetensors")
+
+
+def test_noise_sweep_finished_only_records_what_finished_and_generates_nothing(tmp_path):
+    from pirlib.config import load_config
+    from pirlib.data.synthrs.corpus import SceneCorpusSettings, generate_scene_corpus
+    from pirlib.data.synthrs.generate import SynthSettings, generate_synthrs
+    from pirlib.io import atomic_write_json
+    from pirlib.tutorial.runs import INPUTS_FILE, plan_runs, run_inputs
+    from pirlib.tutorial.studies import NOISE_LEVELS, noise_sweep
+
+    generate_synthrs(tmp_path / "data", SynthSettings(images=32, test_images=16, size=32), progress="off")
+    generate_scene_corpus(tmp_path / "corpus", SceneCorpusSettings(images=16, size=32), progress="off")
+    prior = tmp_path / "prior.safetensors"
+    prior.with_suffix(".json").write_text(json.dumps({
+        "corpus_root": str(tmp_path / "corpus"), "augment": True, "epochs": 2, "batch_size": 8, "learning_rate": 1e-3,
+        "seed": 0, "accuracy": 61.0, "train_images": 16,
+    }))  # fmt: skip
+    base = load_config(None, [f"data.root={tmp_path / 'data'}", f"prior.checkpoint={prior}", "train.epochs=4"])
+    main = plan_runs(base, tmp_path / "main", {"baseline": [0], "pir": [0]}, evaluations=2)
+    finish_with_two_evaluations(main, tmp_path / "main")
+    baseline = next(spec for spec in main if spec.variant == "baseline")
+    atomic_write_json(baseline.out_dir / "eval.json", {"test": {"mR": 12.0}})
+    atomic_write_json(baseline.out_dir / INPUTS_FILE, run_inputs(baseline.config))
+
+    specs, extra = noise_sweep(tmp_path / "main", tmp_path / "studies" / "noise", workers=1, finished_only=True)
+    assert [(spec.variant, spec.seed, spec.out_dir) for spec in specs] == [("baseline", 0, baseline.out_dir)]
+    assert extra["run_labels"] == [("noise0.5_baseline_seed0", {"noise": 0.5})] and not extra["complete"]
+    assert extra["priors"] == {"0.5": {"accuracy": 61.0, "epochs": 2, "train_images": 16}}
+    assert extra["design"]["noise"] == list(NOISE_LEVELS)
+    assert not (tmp_path / "studies" / "noise").exists()  # no level's data generated, no run started
+
+
+def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_runs(tmp_path, capsys):
+    from pirlib.config import load_config
+    from pirlib.tutorial.runs import plan_runs
+    from pirlib.tutorial.studies import main
+
+    specs = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0]}, evaluations=2)
+    finish_with_two_evaluations(specs, tmp_path / "main")
+    assert main(["plateau", "--finished-only", "--runs", str(tmp_path / "main"), "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("pirlib studies: --finished-only applies to decisive and noise-sweep (plateau)")
+    assert not (tmp_path / "out").exists()

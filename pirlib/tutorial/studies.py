@@ -20,14 +20,15 @@ where notebook 03 reads them (and says so).
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
-  the default runs and the decisive study's runs (`runs/studies/decisive` beside `--out`).
+  the default runs and the decisive study's runs (`runs/studies/decisive` beside `--out`). Level by level, the
+  levels in NOISE_LEVELS order; `--finished-only` records the runs finished so far.
 
     python -m pirlib.tutorial.studies plateau         # after `make reproduce`; or `make studies` for both
     python -m pirlib.tutorial.studies prior-quality
     python -m pirlib.tutorial.studies ablations
     python -m pirlib.tutorial.studies variance
     python -m pirlib.tutorial.studies decisive [--finished-only]
-    python -m pirlib.tutorial.studies noise-sweep
+    python -m pirlib.tutorial.studies noise-sweep [--finished-only]
 """
 
 from __future__ import annotations
@@ -265,10 +266,13 @@ NOISE_VARIANTS = ("baseline", "pir", "baseline_prior_fusion")
 NOISE_SEEDS = tuple(range(5))
 
 
-def noise_level_inputs(main_runs_dir: Path, out_root: Path, noise: float) -> tuple[Path, Path, PriorSpec | None]:
+def noise_level_inputs(
+    main_runs_dir: Path, out_root: Path, noise: float, generate: bool = True
+) -> tuple[Path, Path, PriorSpec | None]:
     """(retrieval set, scene-prior checkpoint, prior job or None) of one noise level: the default run's at its own
     level; elsewhere a retrieval set and a scene corpus generated with the default settings but `noise` (kept when
-    already there) in `out_root/noise<level>/`, and the prior job with the default prior's settings."""
+    already there; `generate=False` only names them) in `out_root/noise<level>/`, and the prior job with the default
+    prior's settings."""
     from dataclasses import replace
 
     from pirlib.data.synthrs.corpus import SceneCorpusSettings, corpus_is_generated, generate_scene_corpus
@@ -282,12 +286,12 @@ def noise_level_inputs(main_runs_dir: Path, out_root: Path, noise: float) -> tup
         return data_root, prior_path, None
     level = out_root / f"noise{noise:g}"
     settings = SynthSettings(**{key: sheet[key] for key in ("images", "test_images", "size", "seed")}, noise=noise)
-    if not is_generated(level / "synthrs", settings):
+    if generate and not is_generated(level / "synthrs", settings):
         generate_synthrs(level / "synthrs", settings, progress="off")
     default_prior = json.loads(prior_path.with_suffix(".json").read_text())
     corpus_sheet = json.loads((Path(default_prior["corpus_root"]) / DATASHEET_FILE).read_text())["settings"]
     corpus = replace(SceneCorpusSettings(**{k: corpus_sheet[k] for k in ("images", "size", "seed")}), noise=noise)
-    if not corpus_is_generated(level / "synthrs_scenes", corpus):
+    if generate and not corpus_is_generated(level / "synthrs_scenes", corpus):
         generate_scene_corpus(level / "synthrs_scenes", corpus, progress="off")
     settings = [f"data.augment={default_prior['augment']}"] + [
         f"prior_training.{key}={default_prior[key]}" for key in ("epochs", "batch_size", "learning_rate", "seed")
@@ -297,11 +301,13 @@ def noise_level_inputs(main_runs_dir: Path, out_root: Path, noise: float) -> tup
     return level / "synthrs", level / "prior.safetensors", prior
 
 
-def noise_sweep_specs(main_runs_dir: Path, out_root: Path, noise: float) -> tuple[list[RunSpec], PriorSpec | None]:
+def noise_sweep_specs(
+    main_runs_dir: Path, out_root: Path, noise: float, generate: bool = True
+) -> tuple[list[RunSpec], PriorSpec | None]:
     """The runs of one noise level (NOISE_VARIANTS × NOISE_SEEDS) and its prior job: at the default level the
     decisive study's runs (`out_root.parent / "decisive"`), elsewhere the same configs on that level's data and
-    prior, in `out_root/noise<level>/<variant>_seed<seed>`."""
-    data_root, prior_path, prior = noise_level_inputs(main_runs_dir, out_root, noise)
+    prior, in `out_root/noise<level>/<variant>_seed<seed>` (`generate`: as in `noise_level_inputs`)."""
+    data_root, prior_path, prior = noise_level_inputs(main_runs_dir, out_root, noise, generate)
     decisive = {(spec.variant, spec.seed): spec for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
                 for spec in wave}  # fmt: skip
     specs = []
@@ -315,18 +321,26 @@ def noise_sweep_specs(main_runs_dir: Path, out_root: Path, noise: float) -> tupl
     return specs, prior
 
 
-def noise_sweep(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
-    specs, labels, priors = [], [], {}
+def noise_sweep(
+    main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False
+) -> tuple[list[RunSpec], dict]:
+    specs, labels, priors, planned = [], [], {}, 0
     for noise in NOISE_LEVELS:
-        level_specs, prior = noise_sweep_specs(main_runs_dir, out_root, noise)
-        study = run_many(level_specs, prior, workers=workers)
-        pir = next(spec for spec in level_specs if spec.variant == "pir")
-        metrics = study["prior"] or json.loads(Path(pir.config.prior.checkpoint).with_suffix(".json").read_text())
+        level_specs, prior = noise_sweep_specs(main_runs_dir, out_root, noise, generate=not finished_only)
+        planned += len(level_specs)
+        if finished_only:
+            level_specs = [spec for spec in level_specs if finished_run_matches(spec.config, spec.out_dir)]
+        else:
+            run_many(level_specs, prior, workers=workers)
+        if not level_specs:
+            continue
+        prior_metrics = Path(level_specs[0].config.prior.checkpoint).with_suffix(".json")
+        metrics = json.loads(prior_metrics.read_text())
         priors[f"{noise:g}"] = {key: metrics[key] for key in ("accuracy", "epochs", "train_images")}
         specs += level_specs
         labels += [(f"noise{noise:g}_{spec.variant}_seed{spec.seed}", {"noise": noise}) for spec in level_specs]
     design = {"noise": list(NOISE_LEVELS), "variants": list(NOISE_VARIANTS), "seeds": list(NOISE_SEEDS)}
-    return specs, {"run_labels": labels, "design": design, "priors": priors}
+    return specs, {"run_labels": labels, "design": design, "priors": priors, "complete": len(specs) == planned}
 
 
 STUDIES = {
@@ -337,6 +351,7 @@ STUDIES = {
     "decisive": decisive,
     "noise-sweep": noise_sweep,
 }
+FINISHED_ONLY_STUDIES = ("decisive", "noise-sweep")  # the studies that can record a partial set of runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -347,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--record", default="docs/studies", help="folder of the recorded results")
     parser.add_argument("--workers", type=int, default=2, help="parallel single-threaded training processes")
     parser.add_argument("--finished-only", action="store_true",
-                        help="decisive: record the runs finished so far, train nothing")  # fmt: skip
+                        help="decisive, noise-sweep: record the runs finished so far, train nothing")  # fmt: skip
     args = parser.parse_args(argv)
     main_runs = Path(args.runs).resolve()
     if not (main_runs / "manifest.json").is_file():
@@ -355,9 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     out_root = Path(args.out or Path("runs/studies") / args.study).resolve()
-    if args.finished_only and args.study != "decisive":
-        print(f"pirlib studies: --finished-only applies to the decisive study ({args.study}): leave it out",
-              file=sys.stderr)  # fmt: skip
+    if args.finished_only and args.study not in FINISHED_ONLY_STUDIES:
+        print(f"pirlib studies: --finished-only applies to {' and '.join(FINISHED_ONLY_STUDIES)} ({args.study}): "
+              "leave it out", file=sys.stderr)  # fmt: skip
         return 2
     options = {"finished_only": True} if args.finished_only else {}
     specs, extra = STUDIES[args.study](main_runs, out_root, args.workers, **options)

@@ -16,7 +16,7 @@ from pirlib.markdown import markdown_table
 from pirlib.metrics import METRIC_KEYS
 from pirlib.tutorial.power import mR_by_seed, paired_comparison
 from pirlib.tutorial.runs import VARIANT_LABELS
-from pirlib.tutorial.stats import difference_interval, format_mean_std, mean_std, verdict
+from pirlib.tutorial.stats import claim_verdict, difference_interval, format_mean_std, mean_std, verdict
 
 
 def recorded(path: str | os.PathLike) -> dict | None:
@@ -219,12 +219,14 @@ NOISE_GAPS = (("pir", "baseline"), ("pir", "baseline_prior_fusion"))
 
 
 def noise_sweep_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
-    """Per semantic-noise level: the scene prior's accuracy, each variant's test mR (mean ± std over seeds), and
-    PIR − baseline and PIR − the fusion control paired by seed (`power.paired_comparison`: difference, 95 %
-    interval, verdict)."""
+    """Per semantic-noise level with finished runs: the scene prior's accuracy, each variant's test mR (mean ± std
+    over seeds), and PIR − baseline and PIR − the fusion control paired by seed (`power.paired_comparison`:
+    difference, 95 % interval, verdict)."""
     rows = []
     for noise in record["design"]["noise"]:
         runs = {name: run for name, run in record["runs"].items() if run["noise"] == noise}
+        if not runs:  # a partial record: this level has no finished run yet
+            continue
         mR = {variant: mR_by_seed(runs, variant) for variant in record["design"]["variants"]}
         row = {"noise": noise, "prior accuracy (%)": record["priors"][f"{noise:g}"]["accuracy"]}
         row |= {VARIANT_LABELS[v]: format_mean_std(list(values.values())) for v, values in mR.items()}
@@ -235,6 +237,62 @@ def noise_sweep_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.Data
                     f"{name} verdict": gap["verdict"]}  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows).set_index("noise")
+
+
+def noise_trend(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
+    """Does PIR's gap grow with the semantic noise, as the paper's premise predicts? For PIR − baseline and PIR − the
+    fusion control: the per-seed gap (paired by seed within a level) at the heaviest and at the lightest level with
+    two or more seeds, and the change between them with its 95 % Welch interval (the two levels train on different
+    data, so seeds do not pair across them) and the verdict on "the gap grows" (`claim_verdict`)."""
+    rows = {}
+    for first, second in NOISE_GAPS:
+        gaps = {}
+        for noise in record["design"]["noise"]:
+            runs = {name: run for name, run in record["runs"].items() if run["noise"] == noise}
+            a, b = mR_by_seed(runs, first), mR_by_seed(runs, second)
+            per_seed = [a[seed] - b[seed] for seed in sorted(set(a) & set(b))]
+            if len(per_seed) >= 2:
+                gaps[noise] = per_seed
+        if len(gaps) < 2:
+            continue
+        light, heavy = min(gaps), max(gaps)
+        change, low, high = difference_interval(gaps[heavy], gaps[light])
+        rows[f"PIR − {VARIANT_LABELS[second]}"] = {
+            "lightest noise": light,
+            "gap at lightest": mean_std(gaps[light])[0],
+            "heaviest noise": heavy,
+            "gap at heaviest": mean_std(gaps[heavy])[0],
+            "change": change,
+            "95% CI low": low,
+            "95% CI high": high,
+            "seeds": f"{len(gaps[light])}, {len(gaps[heavy])}",
+            "the gap grows with noise": claim_verdict(low, high, margin),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("gap (paired by seed within a level)")
+
+
+PREDICTION_VERDICTS = {
+    "supports": "the study supports it",
+    "contradicts": "the study contradicts it: the gap shrinks",
+    "cannot decide": "the study cannot decide",
+}
+
+
+def noise_sweep_finding(trend: pd.DataFrame, complete: bool = True) -> str:
+    """What the noise sweep found about the premise's prediction, one Markdown line per gap of `noise_trend`."""
+    if trend.empty:
+        return "The noise sweep has fewer than two levels with two or more seeds: no trend to judge yet."
+    lines = []
+    for gap, row in trend.iterrows():
+        found = PREDICTION_VERDICTS.get(row["the gap grows with noise"], f"{row['the gap grows with noise']} mR")
+        lines.append(
+            f"- **{gap}**: {row['gap at lightest']:+.2f} mR at noise {row['lightest noise']:g}, "
+            f"{row['gap at heaviest']:+.2f} mR at noise {row['heaviest noise']:g}; change "
+            f"{row['change']:+.2f} mR, 95 % Welch interval [{row['95% CI low']:+.2f}, {row['95% CI high']:+.2f}] "
+            f"(seeds {row['seeds']}). The premise predicts that it grows: {found}."
+        )
+    caveat = "" if complete else "\n\n*Partial record: not every run of the sweep has finished.*"
+    return "\n".join(lines) + caveat
 
 
 def noise_sweep_figure(table: pd.DataFrame) -> plt.Figure:
@@ -272,6 +330,11 @@ def _provenance(record: dict) -> str:
             f"{len(record['runs'])} runs, beside the {len(record['default_runs'])} default runs.")  # fmt: skip
 
 
+def _partial(record: dict) -> str:
+    """The warning a partial record (`--finished-only`) opens with, or nothing."""
+    return "" if record.get("complete", True) else "**Partial: the study has not finished all its runs.**\n\n"
+
+
 def write_summary(studies_dir: str | os.PathLike) -> Path:
     """Write `studies_dir/README.md`: every recorded study's tables, with its command, machine and date, generated
     from the records in `studies_dir` (so the page never disagrees with them)."""
@@ -299,11 +362,12 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
         elif name == "variance":
             parts.append(markdown_table(variance_table(record)))
         elif name == "noise-sweep":
-            parts.append(markdown_table(noise_sweep_table(record)))
+            trend = noise_trend(record)
+            parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
+                         + ("\n" + markdown_table(trend) if len(trend) else ""))  # fmt: skip
         elif name == "decisive":
             metrics, comparisons = decisive_tables(record)
-            partial = "**Partial: the study has not finished all its runs.**\n\n"
-            parts.append(("" if record.get("complete", True) else partial) + markdown_table(metrics) + "\n"
+            parts.append(_partial(record) + markdown_table(metrics) + "\n"
                          + markdown_table(comparisons))  # fmt: skip
         else:
             metrics, differences = ablation_tables(record)
