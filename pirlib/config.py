@@ -167,6 +167,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0  # extra mid-epoch last/ checkpoints every this many steps (0 = none)
     save_last_every_epochs: int = 1  # last/ (the --resume checkpoint) period in epochs; 0 = only where training stops
     eval_batch_size: int = 256  # batch size when embedding images and captions for evaluation
+    weight_average_decay: float = 0.0  # EMA of the weights, evaluated and saved as best/ (0: off, as in the paper)
 
 
 def uses_scene_prior(model: ModelConfig) -> bool:
@@ -282,6 +283,7 @@ VALID_RANGES: dict[str, Range] = {
     "train.checkpoint_every_steps": AT_LEAST_0,
     "train.save_last_every_epochs": AT_LEAST_0,
     "train.eval_batch_size": AT_LEAST_1,
+    "train.weight_average_decay": PROBABILITY,
 }
 
 

@@ -7,6 +7,8 @@ after the step (the step's only wait for the device). A non-finite loss stops th
 saved, so `last/` keeps the last good state. Every `eval_every_epochs` the model is evaluated on the validation split
 (model selection) and on the test split (reported), and `best/` is written when the selection improves; every
 `save_last_every_epochs` `last/` is written for `--resume`; the last epoch (and any stop) always evaluates and saves.
+With `weight_average_decay` > 0 an exponential moving average of the weights follows every step (torch's
+`AveragedModel`); it is what is evaluated and saved as `best/`, and `last/` keeps it beside the trained weights.
 Only the scheduled evaluations (every `eval_every_epochs`, and the end of training) are selection candidates, so that
 where a run was stopped and resumed never changes what it selects (the evaluation made where `max_steps` stops a run
 is recorded, outside the selection); `evaluate_at` adds planned evaluation steps, candidates too, at which the run
@@ -37,6 +39,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from pirlib.checkpoint import DATA_ROOT_KEY, existing_checkpoint, load_state_dict, load_training_state
@@ -222,6 +225,11 @@ class Trainer:
         self.model = PIR(config, vocab_size=len(self.tokenizer)).to(runtime.device)
         if train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.average = None  # the exponential moving average of the weights, when train.weight_average_decay > 0
+        if train.weight_average_decay > 0:
+            self.average = AveragedModel(
+                self.model, multi_avg_fn=get_ema_multi_avg_fn(train.weight_average_decay), use_buffers=True
+            )
         self.optimizer = build_optimizer(self.model, train)
         self.total_steps = train.epochs * self.steps_per_epoch
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, train.warmup_fraction)
@@ -299,6 +307,8 @@ class Trainer:
                 f"{differences or ['the number of steps (epochs, batch size or data)']}; resume with the same config"
             )
         self.model.load_state_dict(load_state_dict(directory), strict=True)
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
@@ -422,6 +432,8 @@ class Trainer:
                 + (f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet")
                 + ". Lower train.learning_rate or check the data."
             ) from None
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self.step += 1
         self.epoch_steps += 1
         for name, value in values.items():
@@ -440,9 +452,14 @@ class Trainer:
             "pairs_per_s": self.pairs_trained / max(self.train_seconds, 1e-9),
         }
 
+    def _evaluated_model(self) -> nn.Module:
+        """The model evaluated and saved as best/: the weight average when there is one, else the trained weights."""
+        return self.average.module if self.average is not None else self.model
+
     def _metrics(self, dataset) -> dict[str, float]:
         runtime = self.runtime
-        return evaluate_model(self.model, dataset, self.tokenizer, self.config, runtime.device, runtime.autocast_dtype)
+        model = self._evaluated_model()
+        return evaluate_model(model, dataset, self.tokenizer, self.config, runtime.device, runtime.autocast_dtype)
 
     def _evaluate(self, epoch: int, end_of_epoch: bool, candidate: bool) -> None:
         """Validation and test metrics (main process), model selection (`candidate`: a scheduled evaluation), best/
@@ -457,7 +474,8 @@ class Trainer:
                 if not candidate:
                     record["selection_candidate"] = False
                 if candidate and self.selection.update(epoch + 1, self.step, validation, test):
-                    save_checkpoint(self.paths.best, self.model, self.config, self.tokenizer, self._metadata(epoch))
+                    best = self._evaluated_model()
+                    save_checkpoint(self.paths.best, best, self.config, self.tokenizer, self._metadata(epoch))
                 self.logbook.append(record)
                 self.last_test = test
                 self.last_evaluation = {"epoch": epoch + 1, "step": self.step, "validation": validation, "test": test}
@@ -501,6 +519,8 @@ class Trainer:
             "selection": self.selection.state_dict(),
             "rng": rng,
         }
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         epoch = (self.step - 1) // self.steps_per_epoch
         save_checkpoint(self.paths.last, self.model, self.config, self.tokenizer, self._metadata(epoch), state)
 
