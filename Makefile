@@ -75,6 +75,7 @@ studies: setup
 	$(BIN)/python -m pirlib.tutorial.studies prior-quality
 	$(BIN)/python -m pirlib.tutorial.studies ablations
 	$(BIN)/python -m pirlib.tutorial.studies variance
+	$(BIN)/python -m pirlib.tutorial.studies weight-average
 
 test: setup
 	PIRLIB_PROGRESS=lines $(BIN)/python -m pytest tests $(NBVAL_NOTEBOOKS) $(NBVAL); status=$$?; \

@@ -75,3 +75,30 @@ def test_minimal_detectable_difference_shrinks_with_seeds():
 )
 def test_claim_verdict(low, high, margin, expected):
     assert claim_verdict(low, high, margin) == expected
+
+
+def test_paired_std_ratio_interval_covers_the_true_ratio_at_its_level():
+    from pirlib.tutorial.stats import paired_std_ratio_interval
+
+    rng = np.random.default_rng(0)
+    trials, seeds, covered = 2000, 8, {1.0: 0, 0.5: 0}
+    for _ in range(trials):
+        shared = rng.normal(size=seeds)  # the seeds' common part: the two sides are correlated (r = 0.5)
+        reference = shared + rng.normal(size=seeds)
+        for true_ratio in covered:
+            samples = true_ratio * (shared + rng.normal(size=seeds))
+            _, low, high = paired_std_ratio_interval(samples, reference)
+            covered[true_ratio] += low <= true_ratio <= high
+    assert all(0.93 < hits / trials < 0.97 for hits in covered.values()), covered
+
+
+def test_paired_std_ratio_interval_is_the_sample_ratio_inside_its_bounds():
+    from pirlib.tutorial.stats import paired_std_ratio_interval
+
+    samples, reference = [1.0, 2.5, 1.5, 3.0, 2.0], [2.0, 5.5, 2.0, 7.0, 4.0]
+    ratio, low, high = paired_std_ratio_interval(samples, reference)
+    assert ratio == pytest.approx(np.std(samples, ddof=1) / np.std(reference, ddof=1))
+    assert low < ratio < high
+    with pytest.raises(ValueError, match="at least 3 pairs"):
+        paired_std_ratio_interval([1.0, 2.0], [1.0, 3.0])
+    assert all(math.isnan(v) for v in paired_std_ratio_interval([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]))

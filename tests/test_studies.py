@@ -361,3 +361,51 @@ def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_run
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("pirlib studies: --finished-only applies to decisive and noise-sweep (plateau)")
     assert not (tmp_path / "out").exists()
+
+
+def test_weight_average_specs_are_the_decisive_baseline_and_pir_runs_with_the_average(tmp_path):
+    from pirlib.config import load_config, to_dict
+    from pirlib.tutorial.runs import plan_runs
+    from pirlib.tutorial.studies import (
+        DECISIVE_SEEDS,
+        WEIGHT_AVERAGE_DECAY,
+        WEIGHT_AVERAGE_VARIANTS,
+        decisive_specs,
+        weight_average_specs,
+    )
+
+    main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0], "pir": [0]}, 2)
+    finish_with_two_evaluations(main, tmp_path / "main")
+    specs = weight_average_specs(tmp_path / "main", tmp_path / "studies" / "weight-average")
+    assert sorted((s.variant, s.seed) for s in specs) == sorted(
+        (v, seed) for v in WEIGHT_AVERAGE_VARIANTS for seed in DECISIVE_SEEDS
+    )
+    decisive = {(s.variant, s.seed): s for wave in decisive_specs(tmp_path / "main", tmp_path / "studies" / "decisive")
+                for s in wave}  # fmt: skip
+    for spec in specs:
+        assert spec.out_dir == tmp_path / "studies" / "weight-average" / f"{spec.variant}_seed{spec.seed}"
+        assert spec.config.train.weight_average_decay == WEIGHT_AVERAGE_DECAY
+        twin = decisive[(spec.variant, spec.seed)]  # the same run but the average: paired by seed
+        expected = to_dict(twin.config)
+        expected["train"]["weight_average_decay"] = WEIGHT_AVERAGE_DECAY
+        assert to_dict(spec.config) == expected and spec.evaluations == twin.evaluations
+
+
+def test_weight_average_table_pairs_by_seed_and_judges_the_spread():
+    from pirlib.tutorial.study_summaries import weight_average_table
+
+    shared = [10.0, 14.0, 11.0, 15.0, 12.0, 13.0, 9.0, 16.0]  # seed effects of the runs without the average
+    without = {"baseline": shared, "pir": [v + 3.0 + 0.1 * (s % 2) for s, v in enumerate(shared)]}
+    averaged = {  # the average halves every seed's deviation from the mean, and shifts nothing
+        "baseline": [12.5 + (v - 12.5) / 2 for v in shared],
+        "pir": [15.5 + (v - 12.5) / 2 + 0.01 * s for s, v in enumerate(shared)],
+    }
+    record = {"runs": _runs(averaged), "without_average": _runs(without),
+              "design": {"decay": 0.995, "variants": ["baseline", "pir"]}}  # fmt: skip
+    table = weight_average_table(record)
+    baseline = table.loc["Baseline (Swin+BERT, CL)"]
+    assert baseline["std ratio"] == pytest.approx(0.5) and baseline["spread"] == "reduces the spread"
+    assert baseline["with − without"] == pytest.approx(0.0) and baseline["verdict"] == "no effect larger than 2"
+    gap = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
+    assert gap["seeds"] == 8 and gap["with"].startswith("3.04 ± ") and gap["without"].startswith("3.05 ± ")
+    assert gap["with − without"] == pytest.approx(-0.015)

@@ -1,6 +1,7 @@
 """Statistics of the tutorial's comparisons over seeds: mean and sample standard deviation, their "mean ± std" text,
 95 % intervals of differences of means (Welch, for independent seeds; paired, for seeds that share their random
-numbers), the smallest difference a design can detect, and the verdict an interval allows.
+numbers), the ratio of two standard deviations over the same seeds, the smallest difference a design can detect,
+and the verdict an interval allows.
 
 Verdicts on a claim that A beats B (`claim_verdict`):
     supports                     the interval of A − B lies above 0
@@ -67,6 +68,30 @@ def paired_difference_interval(
     difference, spread = float(differences.mean()), float(differences.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(a) - 1) * spread / math.sqrt(len(a)))
     return difference, difference - half, difference + half
+
+
+def paired_std_ratio_interval(
+    samples: Sequence[float], reference: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """(std(samples) / std(reference), low, high): the Pitman–Morgan interval for the ratio of two standard
+    deviations measured on the same seeds (correlated pairs). With F the ratio of the sample variances, r their
+    correlation, n pairs and t the t quantile at n − 2 degrees of freedom, K = 1 + 2 (1 − r²) t² / (n − 2) and the
+    variance ratio lies in F (K ∓ √(K² − 1)); the square roots bound the std ratio. Needs ≥ 3 pairs; NaNs when a
+    side does not vary."""
+    from scipy import stats
+
+    a, b = np.asarray(samples, dtype=float), np.asarray(reference, dtype=float)
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(f"paired_std_ratio_interval: needs at least 3 pairs, got {len(a)} against {len(b)}")
+    if a.var() == 0 or b.var() == 0:
+        return math.nan, math.nan, math.nan
+    n = len(a)
+    ratio = float(a.var(ddof=1) / b.var(ddof=1))
+    r = float(np.corrcoef(a, b)[0, 1])
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 2))
+    k = 1 + 2 * (1 - r * r) * t * t / (n - 2)
+    spread = math.sqrt(k * k - 1)
+    return math.sqrt(ratio), math.sqrt(ratio * (k - spread)), math.sqrt(ratio * (k + spread))
 
 
 def minimal_detectable_difference(

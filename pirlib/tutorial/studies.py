@@ -17,6 +17,10 @@ where notebook 03 reads them (and says so).
   DECISIVE_SEEDS seeds with the default runs' config and budget, the default runs reused where they exist. A seed
   fixes every shared random source (common random numbers), so comparisons are paired by seed. Trained in waves,
   the headline comparisons' variants first; `--finished-only` records the runs finished so far.
+- `weight-average`: a variance-reduction lever. The decisive study's baseline and PIR runs again with an
+  exponential moving average of the weights (`train.weight_average_decay`), which is evaluated and selected; the
+  runs without it are the decisive study's, at the same seeds (`runs/studies/decisive` beside `--out`), so its
+  effect on the seed spread and on PIR − baseline is measured seed by seed.
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
@@ -29,6 +33,7 @@ where notebook 03 reads them (and says so).
     python -m pirlib.tutorial.studies variance
     python -m pirlib.tutorial.studies decisive [--finished-only]
     python -m pirlib.tutorial.studies noise-sweep [--finished-only]
+    python -m pirlib.tutorial.studies weight-average
 """
 
 from __future__ import annotations
@@ -261,6 +266,39 @@ def decisive(main_runs_dir: Path, out_root: Path, workers: int, finished_only: b
     return specs, {"design": design, "complete": len(specs) == sum(len(wave) for wave in waves)}
 
 
+WEIGHT_AVERAGE_DECAY = 0.995  # an average over about the last 200 steps, a quarter of a default run's 846
+WEIGHT_AVERAGE_VARIANTS = ("baseline", "pir")
+
+
+def weight_average_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """The decisive study's baseline and PIR runs (every seed of DECISIVE_SEEDS) again with
+    `train.weight_average_decay=WEIGHT_AVERAGE_DECAY`, in `out_root/<variant>_seed<seed>`."""
+    specs = []
+    for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive"):
+        for spec in wave:
+            if spec.variant in WEIGHT_AVERAGE_VARIANTS:
+                config = apply_overrides(spec.config, [f"train.weight_average_decay={WEIGHT_AVERAGE_DECAY}",
+                                                       f"name={spec.variant}_seed{spec.seed}"])  # fmt: skip
+                specs.append(RunSpec(spec.variant, spec.seed, config, out_root / config.name, spec.evaluations))
+    return specs
+
+
+def weight_average(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    specs = weight_average_specs(main_runs_dir, out_root)
+    run_many(specs, None, workers=workers)
+    without = [
+        spec
+        for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
+        for spec in wave
+        if spec.variant in WEIGHT_AVERAGE_VARIANTS and finished_run_matches(spec.config, spec.out_dir)
+    ]
+    design = {"decay": WEIGHT_AVERAGE_DECAY, "variants": list(WEIGHT_AVERAGE_VARIANTS), "seeds": list(DECISIVE_SEEDS)}
+    return specs, {
+        "design": design,
+        "without_average": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in without},
+    }
+
+
 NOISE_LEVELS = (0.0, 0.5, 1.0, 2.0)  # SynthRS semantic noise: none, the default, twice, four times the default
 NOISE_VARIANTS = ("baseline", "pir", "baseline_prior_fusion")
 NOISE_SEEDS = tuple(range(5))
@@ -350,6 +388,7 @@ STUDIES = {
     "variance": variance,
     "decisive": decisive,
     "noise-sweep": noise_sweep,
+    "weight-average": weight_average,
 }
 FINISHED_ONLY_STUDIES = ("decisive", "noise-sweep")  # the studies that can record a partial set of runs
 

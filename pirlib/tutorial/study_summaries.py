@@ -14,9 +14,16 @@ import pandas as pd
 
 from pirlib.markdown import markdown_table
 from pirlib.metrics import METRIC_KEYS
-from pirlib.tutorial.power import mR_by_seed, paired_comparison
+from pirlib.tutorial.power import mR_by_seed, paired_comparison, paired_evidence
 from pirlib.tutorial.runs import VARIANT_LABELS
-from pirlib.tutorial.stats import claim_verdict, difference_interval, format_mean_std, mean_std, verdict
+from pirlib.tutorial.stats import (
+    claim_verdict,
+    difference_interval,
+    format_mean_std,
+    mean_std,
+    paired_std_ratio_interval,
+    verdict,
+)
 
 
 def recorded(path: str | os.PathLike) -> dict | None:
@@ -215,6 +222,39 @@ def decisive_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tuple[pd.
     return metrics, comparisons
 
 
+def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
+    """The weight average as a variance-reduction lever, over the seeds both sides have: for the baseline, PIR and
+    their per-seed difference, the test mR without and with the average (mean ± std), the ratio of the seed stds
+    with its 95 % Pitman–Morgan interval (the same seeds on both sides, so the two stds are correlated) and what it
+    says ("reduces the spread" when the interval lies below 1), and with − without paired by seed."""
+    baseline, pir = record["design"]["variants"]
+    with_average, without = record["runs"], record["without_average"]
+    sides = {  # label: ({seed: mR} with the average, {seed: mR} without)
+        VARIANT_LABELS[v]: (mR_by_seed(with_average, v), mR_by_seed(without, v)) for v in (baseline, pir)
+    }
+
+    def gap(side: int) -> dict[int, float]:
+        a, b = sides[VARIANT_LABELS[pir]][side], sides[VARIANT_LABELS[baseline]][side]
+        return {seed: a[seed] - b[seed] for seed in set(a) & set(b)}
+
+    sides[f"{VARIANT_LABELS[pir]} − {VARIANT_LABELS[baseline]}"] = (gap(0), gap(1))
+    rows = {}
+    for label, (averaged, plain) in sides.items():
+        seeds = sorted(set(averaged) & set(plain))
+        a, b = [averaged[s] for s in seeds], [plain[s] for s in seeds]
+        row = {"seeds": len(seeds), "without": format_mean_std(b), "with": format_mean_std(a)}
+        if len(seeds) >= 3:
+            ratio, low, high = paired_std_ratio_interval(a, b)
+            spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
+            row |= {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
+        evidence = paired_evidence(averaged, plain, margin)
+        row |= {"with − without": evidence["difference"], "95% CI low": evidence["95% CI low"],
+                "95% CI high": evidence["95% CI high"], "verdict": evidence["verdict"]}  # fmt: skip
+        rows[label] = row
+    decay = record["design"]["decay"]
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"test mR, weight average (decay {decay:g})")
+
+
 NOISE_GAPS = (("pir", "baseline"), ("pir", "baseline_prior_fusion"))
 
 
@@ -321,6 +361,7 @@ STUDY_FILES = {
     "variance": "variance.json",
     "decisive": "decisive.json",
     "noise-sweep": "noise_sweep.json",
+    "weight-average": "weight_average.json",
 }
 
 
@@ -365,6 +406,8 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             trend = noise_trend(record)
             parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
                          + ("\n" + markdown_table(trend) if len(trend) else ""))  # fmt: skip
+        elif name == "weight-average":
+            parts.append(markdown_table(weight_average_table(record)))
         elif name == "decisive":
             metrics, comparisons = decisive_tables(record)
             parts.append(_partial(record) + markdown_table(metrics) + "\n"
