@@ -406,6 +406,13 @@ def test_weight_average_table_pairs_by_seed_and_judges_the_spread():
     baseline = table.loc["Baseline (Swin+BERT, CL)"]
     assert baseline["std ratio"] == pytest.approx(0.5) and baseline["spread"] == "reduces the spread"
     assert baseline["with − without"] == pytest.approx(0.0) and baseline["verdict"] == "no effect larger than 2"
+    assert "train s with (median)" not in table  # records without training times
+    for run in record["runs"].values():
+        run["train_seconds"] = 300.0 if run["seed"] != 3 else 900.0  # one run slowed by other work
+    for run in record["without_average"].values():
+        run["train_seconds"] = 290.0
+    timed = weight_average_table(record).loc["Baseline (Swin+BERT, CL)"]
+    assert (timed["train s without (median)"], timed["train s with (median)"]) == (290.0, 300.0)
     gap = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
     assert gap["seeds"] == 8 and gap["with"].startswith("3.04 ± ") and gap["without"].startswith("3.05 ± ")
     assert gap["with − without"] == pytest.approx(-0.015)

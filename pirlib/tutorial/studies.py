@@ -81,13 +81,15 @@ def derived_specs(
 
 
 def run_record(run_dir: Path, variant: str, seed: int) -> dict:
-    """What a study keeps of one finished run: its selected test metrics and its test-mR learning curve."""
+    """What a study keeps of one finished run: its selected test metrics, its training time (seconds of the training
+    steps, evaluations excluded) and its test-mR learning curve."""
     result = json.loads((run_dir / "eval.json").read_text())
     history = load_history(run_dir)
     return {
         "variant": variant,
         "seed": seed,
         "test": {key: result["test"][key] for key in METRIC_KEYS},
+        "train_seconds": result["train_seconds"],
         "curve": {"step": history["step"].tolist(), "test_mR": history["test_mR"].tolist()},
     }
 

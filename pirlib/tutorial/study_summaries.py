@@ -226,7 +226,8 @@ def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.D
     """The weight average as a variance-reduction lever, over the seeds both sides have: for the baseline, PIR and
     their per-seed difference, the test mR without and with the average (mean ± std), the ratio of the seed stds
     with its 95 % Pitman–Morgan interval (the same seeds on both sides, so the two stds are correlated) and what it
-    says ("reduces the spread" when the interval lies below 1), and with − without paired by seed."""
+    says ("reduces the spread" when the interval lies below 1), with − without paired by seed, and each variant's
+    median training seconds with and without (the lever's CPU cost; where the records hold them)."""
     baseline, pir = record["design"]["variants"]
     with_average, without = record["runs"], record["without_average"]
     sides = {  # label: ({seed: mR} with the average, {seed: mR} without)
@@ -238,11 +239,21 @@ def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.D
         return {seed: a[seed] - b[seed] for seed in set(a) & set(b)}
 
     sides[f"{VARIANT_LABELS[pir]} − {VARIANT_LABELS[baseline]}"] = (gap(0), gap(1))
+    times = {  # label: median training seconds (with, without): robust to a run slowed by other work on the machine
+        VARIANT_LABELS[v]: tuple(
+            float(np.median([run["train_seconds"] for run in runs.values() if run["variant"] == v]))
+            for runs in (with_average, without)
+        )
+        for v in (baseline, pir)
+        if all("train_seconds" in run for run in [*with_average.values(), *without.values()])
+    }
     rows = {}
     for label, (averaged, plain) in sides.items():
         seeds = sorted(set(averaged) & set(plain))
         a, b = [averaged[s] for s in seeds], [plain[s] for s in seeds]
         row = {"seeds": len(seeds), "without": format_mean_std(b), "with": format_mean_std(a)}
+        if label in times:
+            row |= {"train s without (median)": times[label][1], "train s with (median)": times[label][0]}
         if len(seeds) >= 3:
             ratio, low, high = paired_std_ratio_interval(a, b)
             spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
