@@ -97,3 +97,8 @@ def test_exact_check_on_the_reference_machine_and_elsewhere(tmp_path, monkeypatc
     (other / "baseline_seed0" / "inputs.json").write_text(json.dumps({"dataset.json": "xyz", "prior": None}))
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     assert "configs, dataset or training code differ" in exact_check(reference, other)
+    (runs / "pir_seed0" / "inputs.json").write_text(json.dumps({"dataset.json": "abc", "prior": "another prior"}))
+    assert "scene prior or dataset differ" in exact_check(reference, runs)  # same configs, another prior's bits
+    del written["inputs"]
+    reference.write_text(json.dumps(written))
+    assert "does not record the runs' scene prior" in exact_check(reference, runs)

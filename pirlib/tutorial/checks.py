@@ -83,6 +83,12 @@ def study_digest(run_dirs: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+def run_inputs_of(manifest: dict[str, list[Path]]) -> dict[str, dict]:
+    """{run name: its inputs.json} (the SHA-256 of the dataset description and of the scene prior it trained with):
+    a prior pretrained with other bits (another thread count, another CPU) makes other runs from the same configs."""
+    return {run.name: json.loads((run / INPUTS_FILE).read_text()) for runs in manifest.values() for run in runs}
+
+
 def _run_metrics(runs_dir: Path) -> tuple[dict[str, list[Path]], dict[str, dict[str, float]]]:
     manifest = read_manifest(runs_dir / "manifest.json")
     metrics = {
@@ -93,7 +99,8 @@ def _run_metrics(runs_dir: Path) -> tuple[dict[str, list[Path]], dict[str, dict[
 
 def write_reference(runs_dir: str | os.PathLike, path: str | os.PathLike) -> dict:
     """Write the reference of a finished study (notebook 03's `runs_dir`): per-run test metrics, per-model mean and
-    std of mR, the study digest and this machine's fingerprint."""
+    std of mR, the study digest, each run's inputs (the SHA-256 of its dataset and scene prior) and this machine's
+    fingerprint."""
     from pirlib.io import atomic_write_json
 
     manifest, metrics = _run_metrics(Path(runs_dir))
@@ -101,6 +108,7 @@ def write_reference(runs_dir: str | os.PathLike, path: str | os.PathLike) -> dic
         "written": date.today().isoformat(),
         "machine": machine_fingerprint(),
         "study": study_digest([run for runs in manifest.values() for run in runs]),
+        "inputs": run_inputs_of(manifest),
         "models": {
             variant: dict(zip(("mean", "std"), mean_std([metrics[run.name]["mR"] for run in runs]), strict=True))
             for variant, runs in manifest.items()
@@ -169,6 +177,13 @@ def exact_check(reference_path: str | os.PathLike, runs_dir: str | os.PathLike) 
     manifest, metrics = _run_metrics(Path(runs_dir))
     if study_digest([run for runs in manifest.values() for run in runs]) != reference["study"]:
         return "exact check: not applicable (the study's configs, dataset or training code differ from the reference)"
+    if "inputs" not in reference:
+        return (
+            "exact check: not applicable (the reference does not record the runs' scene prior; renew it with "
+            "`make reference` after `make reproduce`)"
+        )
+    if run_inputs_of(manifest) != reference["inputs"]:
+        return "exact check: not applicable (the runs' scene prior or dataset differ from the reference's)"
     here = machine_fingerprint()
     if here != reference["machine"]:
         differing = ", ".join(key for key in here if here[key] != reference["machine"].get(key))
