@@ -285,23 +285,31 @@ def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
     figure.savefig(tmp_path / "noise.png")
 
 
-def test_noise_sweep_specs_make_each_level_its_data_and_prior(tmp_path):
+def _default_study_with_a_corpus_prior(tmp_path):
+    """A tiny SynthRS, its scene corpus, a prior's metrics (no weights) and a finished-looking default study of
+    baseline and PIR at seed 0 in tmp_path/main; returns its RunSpecs."""
     from pirlib.config import load_config
     from pirlib.data.synthrs.corpus import SceneCorpusSettings, generate_scene_corpus
     from pirlib.data.synthrs.generate import SynthSettings, generate_synthrs
     from pirlib.tutorial.runs import plan_runs
-    from pirlib.tutorial.studies import NOISE_SEEDS, NOISE_VARIANTS, noise_sweep_specs
 
     generate_synthrs(tmp_path / "data", SynthSettings(images=32, test_images=16, size=32), progress="off")
     generate_scene_corpus(tmp_path / "corpus", SceneCorpusSettings(images=16, size=32), progress="off")
     prior = tmp_path / "prior.safetensors"
     prior.with_suffix(".json").write_text(json.dumps({
         "corpus_root": str(tmp_path / "corpus"), "augment": True, "epochs": 2, "batch_size": 8, "learning_rate": 1e-3,
-        "seed": 0,
+        "seed": 0, "accuracy": 61.0, "train_images": 16,
     }))  # fmt: skip
     base = load_config(None, [f"data.root={tmp_path / 'data'}", f"prior.checkpoint={prior}", "train.epochs=4"])
     main = plan_runs(base, tmp_path / "main", {"baseline": [0], "pir": [0]}, evaluations=2)
     finish_with_two_evaluations(main, tmp_path / "main")
+    return main
+
+
+def test_noise_sweep_specs_make_each_level_its_data_and_prior(tmp_path):
+    from pirlib.tutorial.studies import NOISE_SEEDS, NOISE_VARIANTS, noise_sweep_specs
+
+    _default_study_with_a_corpus_prior(tmp_path)
 
     default, no_prior_job = noise_sweep_specs(tmp_path / "main", tmp_path / "studies" / "noise", 0.5)
     assert no_prior_job is None  # the default level: the decisive study's runs on the default data and prior
@@ -321,23 +329,11 @@ def test_noise_sweep_specs_make_each_level_its_data_and_prior(tmp_path):
 
 
 def test_noise_sweep_finished_only_records_what_finished_and_generates_nothing(tmp_path):
-    from pirlib.config import load_config
-    from pirlib.data.synthrs.corpus import SceneCorpusSettings, generate_scene_corpus
-    from pirlib.data.synthrs.generate import SynthSettings, generate_synthrs
     from pirlib.io import atomic_write_json
-    from pirlib.tutorial.runs import INPUTS_FILE, plan_runs, run_inputs
+    from pirlib.tutorial.runs import INPUTS_FILE, run_inputs
     from pirlib.tutorial.studies import NOISE_LEVELS, noise_sweep
 
-    generate_synthrs(tmp_path / "data", SynthSettings(images=32, test_images=16, size=32), progress="off")
-    generate_scene_corpus(tmp_path / "corpus", SceneCorpusSettings(images=16, size=32), progress="off")
-    prior = tmp_path / "prior.safetensors"
-    prior.with_suffix(".json").write_text(json.dumps({
-        "corpus_root": str(tmp_path / "corpus"), "augment": True, "epochs": 2, "batch_size": 8, "learning_rate": 1e-3,
-        "seed": 0, "accuracy": 61.0, "train_images": 16,
-    }))  # fmt: skip
-    base = load_config(None, [f"data.root={tmp_path / 'data'}", f"prior.checkpoint={prior}", "train.epochs=4"])
-    main = plan_runs(base, tmp_path / "main", {"baseline": [0], "pir": [0]}, evaluations=2)
-    finish_with_two_evaluations(main, tmp_path / "main")
+    main = _default_study_with_a_corpus_prior(tmp_path)
     baseline = next(spec for spec in main if spec.variant == "baseline")
     atomic_write_json(baseline.out_dir / "eval.json", {"test": {"mR": 12.0}})
     atomic_write_json(baseline.out_dir / INPUTS_FILE, run_inputs(baseline.config))
