@@ -9,6 +9,7 @@ import pytest
 from pirlib.tutorial.power import (
     ONE_SEED,
     PAPER_GAINS,
+    level_change_power,
     paired_comparison,
     paired_evidence,
     power_table,
@@ -60,6 +61,18 @@ def test_power_table_gives_both_designs_beside_the_paper():
     assert row["paper's smallest gain"] == pytest.approx(min(PAPER_GAINS.values())) == pytest.approx(0.93)
     assert row["reference"] == "recorded study (4 seeds)"
     assert row["detectable, paired"] == pytest.approx(minimal_detectable_difference(0.2886751, 3, paired=True))
+
+
+def test_level_change_power_takes_the_per_seed_gap_spread_paired_within_and_welch_across_levels():
+    table = level_change_power(RUNS, seeds=5, source="decisive", comparisons=[("pir", "baseline")])
+    row = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
+    gap_std = 0.2886751  # the std of the per-seed gaps 2.0, 2.5, 2.0, 2.5
+    assert row["std of the per-seed gap"] == pytest.approx(gap_std)
+    paired, welch = (minimal_detectable_difference(gap_std, 5, paired=paired) for paired in (True, False))
+    assert row["detectable gap at one level, paired"] == pytest.approx(paired)
+    assert row["detectable change between two levels, Welch"] == pytest.approx(welch)
+    assert welch > paired
+    assert row["reference"] == "decisive (4 seeds)"
 
 
 def test_paired_comparison_verdicts_and_the_one_seed_path():

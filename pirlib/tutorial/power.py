@@ -96,6 +96,29 @@ def power_table(runs: dict, seeds: int, source: str, comparisons=MAIN_JOB_COMPAR
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("difference in test mR")
 
 
+def level_change_power(runs: dict, seeds: int, source: str, comparisons) -> pd.DataFrame:
+    """Power of a sweep that measures each gap A − B of `comparisons` at several levels of a factor, `seeds` seeds
+    per level, paired by seed within a level, each level trained on its own data: from the std of the per-seed gap
+    in a reference study at one level (`runs`, recorded by `source`), the smallest gap one level detects (paired)
+    and the smallest change of the gap between two levels (Welch: two levels share no random numbers), both at
+    80 % power and 95 % two-sided."""
+    rows = {}
+    for first, second in comparisons:
+        spread = reference_spread(runs, first, second)
+        rows[f"{VARIANT_LABELS[first]} − {VARIANT_LABELS[second]}"] = {
+            "reference": f"{source} ({spread['seeds']} seeds)",
+            "std of the per-seed gap": spread["difference std"],
+            "seeds per level": seeds,
+            "detectable gap at one level, paired": minimal_detectable_difference(
+                spread["difference std"], seeds, paired=True
+            ),
+            "detectable change between two levels, Welch": minimal_detectable_difference(
+                spread["difference std"], seeds, paired=False
+            ),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("gap in test mR")
+
+
 def paired_evidence(
     values: Mapping[int, float],
     reference: Mapping[int, float] | float,
