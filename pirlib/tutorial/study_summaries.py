@@ -395,9 +395,10 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
         "# Recorded studies\n\n"
         "Written by `pirlib.tutorial.study_summaries.write_summary` from the records in this folder (do not edit by "
         "hand). Each study varies the default runs of notebook 03 and is trained by the same code. Differences carry "
-        "95 % t-intervals: paired by seed in the decisive study and the noise sweep, whose variants share every random "
-        "source at one seed (common random numbers), and Welch over seeds in the 3-seed studies (plateau, prior "
-        "quality, ablations). A difference is claimed only when its interval excludes zero.\n"
+        "95 % t-intervals: paired by seed in the decisive study, the weight-average study and within each level of the "
+        "noise sweep, whose variants share every random source at one seed (common random numbers); Welch over seeds "
+        "for the noise sweep's change between two levels (each level trains on its own data) and in the 3-seed "
+        "studies (plateau, prior quality, ablations). A difference is claimed only when its interval excludes zero.\n"
     ]
     for name, file in STUDY_FILES.items():
         record = recorded(studies_dir / file)
