@@ -235,6 +235,7 @@ def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
+    from pirlib.tutorial.stats import minimal_detectable_difference
     from pirlib.tutorial.study_summaries import (
         noise_sweep_figure,
         noise_sweep_finding,
@@ -270,6 +271,7 @@ def test_noise_sweep_table_and_figure_give_the_gap_per_level(tmp_path):
     grows = trend.loc["PIR − Baseline (Swin+BERT, CL)"]
     assert (grows["lightest noise"], grows["heaviest noise"]) == (0.0, 1.0)
     assert grows["change"] == pytest.approx(2.0) and grows["the gap grows with noise"] == "supports"
+    assert grows["detectable"] == pytest.approx(minimal_detectable_difference(0.1, 3, paired=False))  # gap std 0.1
     flat = trend.loc["PIR − Baseline + scene prior (late fusion)"]
     assert flat["change"] == pytest.approx(2.0)  # the control stays at the baseline's level here
     finding = noise_sweep_finding(trend)

@@ -21,6 +21,7 @@ from pirlib.tutorial.stats import (
     difference_interval,
     format_mean_std,
     mean_std,
+    minimal_detectable_difference,
     paired_std_ratio_interval,
     verdict,
 )
@@ -294,7 +295,8 @@ def noise_trend(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
     """Does PIR's gap grow with the semantic noise, as the paper's premise predicts? For PIR − baseline and PIR − the
     fusion control: the per-seed gap (paired by seed within a level) at the heaviest and at the lightest level with
     two or more seeds, and the change between them with its 95 % Welch interval (the two levels train on different
-    data, so seeds do not pair across them) and the verdict on "the gap grows" (`claim_verdict`)."""
+    data, so seeds do not pair across them), the smallest change that design detects (80 % power, from the two
+    levels' pooled gap std and the fewer seeds) and the verdict on "the gap grows" (`claim_verdict`)."""
     rows = {}
     for first, second in NOISE_GAPS:
         gaps = {}
@@ -308,6 +310,8 @@ def noise_trend(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
             continue
         light, heavy = min(gaps), max(gaps)
         change, low, high = difference_interval(gaps[heavy], gaps[light])
+        pooled_std = np.sqrt((mean_std(gaps[light])[1] ** 2 + mean_std(gaps[heavy])[1] ** 2) / 2)
+        seeds = min(len(gaps[light]), len(gaps[heavy]))
         rows[f"PIR − {VARIANT_LABELS[second]}"] = {
             "lightest noise": light,
             "gap at lightest": mean_std(gaps[light])[0],
@@ -317,6 +321,7 @@ def noise_trend(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
             "95% CI low": low,
             "95% CI high": high,
             "seeds": f"{len(gaps[light])}, {len(gaps[heavy])}",
+            "detectable": minimal_detectable_difference(float(pooled_std), seeds, paired=False),
             "the gap grows with noise": claim_verdict(low, high, margin),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("gap (paired by seed within a level)")
