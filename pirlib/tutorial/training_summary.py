@@ -10,6 +10,7 @@ import pandas as pd
 
 from pirlib.tutorial.runs import VARIANT_LABELS
 from pirlib.tutorial.stats import format_mean_std
+from pirlib.tutorial.study_summaries import noise_sweep_finding
 
 
 def interval_text(row: pd.Series, difference: str = "difference") -> str:
@@ -32,12 +33,14 @@ def training_summary(
     plateau: pd.DataFrame | None = None,
     quality: pd.DataFrame | None = None,
     decisive: tuple[dict, pd.DataFrame] | None = None,
+    noise: tuple[dict, pd.DataFrame] | None = None,
 ) -> str:
     """Markdown bullet lines. `prior`: {"accuracy", "group accuracy", "epochs", "source"} or None (given prior);
     `mR`: this run's test mR per variant; `comparison`: `power.paired_comparison` of this run; `curves`: each run's
     test-mR curve per variant; `budget`: the training budget in words; `plateau`: `study_summaries.plateau_table`;
     `quality`: `study_summaries.prior_quality_table`; `decisive`: (record, its
-    `study_summaries.decisive_tables(record)[1]`)."""
+    `study_summaries.decisive_tables(record)[1]`); `noise`: (the noise sweep's record, its
+    `study_summaries.noise_trend`)."""
     lines = []
     if prior is not None:
         group = (
@@ -73,4 +76,10 @@ def training_summary(
         record, claims = decisive
         lines.append(f"- **The decisive study** ({recorded_label(record)}; paired by seed):")
         lines += [f"  - {claim} ({int(row['seeds'])} seeds): {interval_text(row)}." for claim, row in claims.iterrows()]
+    if noise is not None:
+        record, trend = noise
+        lines.append(f"- **The noise sweep** ({recorded_label(record)}; Welch between the lightest and the heaviest "
+                     "level):")  # fmt: skip
+        finding = noise_sweep_finding(trend, record.get("complete", True))
+        lines += [f"  {line}" for line in finding.splitlines() if line]
     return "\n".join(lines)
