@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -346,6 +347,30 @@ def test_noise_sweep_finished_only_records_what_finished_and_generates_nothing(t
     assert extra["priors"] == {"0.5": {"accuracy": 61.0, "epochs": 2, "train_images": 16}}
     assert extra["design"]["noise"] == list(NOISE_LEVELS)
     assert not (tmp_path / "studies" / "noise").exists()  # no level's data generated, no run started
+
+
+def test_noise_sweep_finished_only_records_a_level_whose_prior_is_not_trained_yet(tmp_path):
+    from pirlib.config import save_config
+    from pirlib.io import atomic_write_json
+    from pirlib.tutorial.runs import INPUTS_FILE, run_inputs
+    from pirlib.tutorial.studies import noise_sweep, noise_sweep_specs
+    from pirlib.tutorial.study_summaries import noise_sweep_table
+
+    _default_study_with_a_corpus_prior(tmp_path)
+    out_root = tmp_path / "studies" / "noise"
+    specs, _ = noise_sweep_specs(tmp_path / "main", out_root, 0.0, generate=False)
+    baseline = next(spec for spec in specs if spec.variant == "baseline")  # a baseline does not need the prior
+    baseline.out_dir.mkdir(parents=True)
+    save_config(baseline.config, baseline.out_dir / "config.yaml")
+    atomic_write_json(baseline.out_dir / "eval.json", {"test": {"mR": 9.0}})
+    atomic_write_json(baseline.out_dir / INPUTS_FILE, run_inputs(baseline.config))
+
+    specs, extra = noise_sweep(tmp_path / "main", out_root, workers=1, finished_only=True)
+    assert extra["run_labels"] == [("noise0_baseline_seed0", {"noise": 0.0})] and extra["priors"] == {}
+    record = {"runs": {"noise0_baseline_seed0": {"variant": "baseline", "seed": 0, "noise": 0.0, "test": {"mR": 9.0}}},
+              "design": extra["design"], "priors": extra["priors"]}  # fmt: skip
+    table = noise_sweep_table(record)
+    assert list(table.index) == [0.0] and math.isnan(table.loc[0.0, "prior accuracy (%)"])
 
 
 def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_runs(tmp_path, capsys):

@@ -375,8 +375,9 @@ def noise_sweep(
         if not level_specs:
             continue
         prior_metrics = Path(level_specs[0].config.prior.checkpoint).with_suffix(".json")
-        metrics = json.loads(prior_metrics.read_text())
-        priors[f"{noise:g}"] = {key: metrics[key] for key in ("accuracy", "epochs", "train_images")}
+        if prior_metrics.is_file():  # a partial level's baselines may finish before its prior
+            metrics = json.loads(prior_metrics.read_text())
+            priors[f"{noise:g}"] = {key: metrics[key] for key in ("accuracy", "epochs", "train_images")}
         specs += level_specs
         labels += [(f"noise{noise:g}_{spec.variant}_seed{spec.seed}", {"noise": noise}) for spec in level_specs]
     design = {"noise": list(NOISE_LEVELS), "variants": list(NOISE_VARIANTS), "seeds": list(NOISE_SEEDS)}

@@ -280,7 +280,8 @@ def noise_sweep_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.Data
         if not runs:  # a partial record: this level has no finished run yet
             continue
         mR = {variant: mR_by_seed(runs, variant) for variant in record["design"]["variants"]}
-        row = {"noise": noise, "prior accuracy (%)": record["priors"][f"{noise:g}"]["accuracy"]}
+        prior = record["priors"].get(f"{noise:g}", {"accuracy": np.nan})  # a partial level may not have its prior yet
+        row = {"noise": noise, "prior accuracy (%)": prior["accuracy"]}
         row |= {VARIANT_LABELS[v]: format_mean_std(list(values.values())) for v, values in mR.items()}
         gaps = paired_comparison(mR, NOISE_GAPS, margin)
         for gap, (_, second) in zip(gaps.to_dict(orient="records"), NOISE_GAPS, strict=True):
