@@ -7,6 +7,7 @@ import math
 import pytest
 
 from pirlib.tutorial.power import (
+    NO_SEED,
     ONE_SEED,
     PAPER_GAINS,
     level_change_power,
@@ -117,3 +118,5 @@ def test_paired_evidence_with_one_seed_gives_no_interval():
     evidence = paired_evidence({0: 5.0, 1: 6.0}, {1: 4.0})
     assert evidence["difference"] == 2.0 and math.isnan(evidence["95% CI low"])
     assert evidence["verdict"] == ONE_SEED and evidence["design"] == "paired, 1 seed"
+    none_shared = paired_evidence({0: 5.0}, {1: 4.0})
+    assert none_shared["verdict"] == NO_SEED and math.isnan(none_shared["difference"])

@@ -371,6 +371,8 @@ def test_noise_sweep_finished_only_records_a_level_whose_prior_is_not_trained_ye
               "design": extra["design"], "priors": extra["priors"]}  # fmt: skip
     table = noise_sweep_table(record)
     assert list(table.index) == [0.0] and math.isnan(table.loc[0.0, "prior accuracy (%)"])
+    assert table.loc[0.0, "Baseline (Swin+BERT, CL)"] == "9.00 ± 0.00" and table.loc[0.0, "PIR (CL+AL)"] == "–"
+    assert table.loc[0.0, "PIR − Baseline (Swin+BERT, CL) verdict"] == "no shared seed: no claim"
 
 
 def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_runs(tmp_path, capsys):

@@ -33,6 +33,7 @@ PAPER_GAINS = {
 }
 
 ONE_SEED = "one seed: no claim"  # the verdict of a comparison without an interval
+NO_SEED = "no shared seed: no claim"  # the verdict where the two sides have no seed in common
 
 MAIN_JOB_COMPARISONS = (("pir", "baseline"), ("pir", "pir_no_affiliation"))
 
@@ -143,7 +144,7 @@ def paired_evidence(
     if len(pairs) < 2:
         difference = float(np.mean([a - b for a, b in pairs])) if pairs else math.nan
         undecided = dict.fromkeys(("95% CI low", "95% CI high", "std of differences", "detectable"), math.nan)
-        return evidence | {"difference": difference, **undecided, "verdict": ONE_SEED}
+        return evidence | {"difference": difference, **undecided, "verdict": ONE_SEED if pairs else NO_SEED}
     first, second = (list(side) for side in zip(*pairs, strict=True))
     difference, low, high = paired_difference_interval(first, second)
     spread = mean_std(np.subtract(first, second).tolist())[1]

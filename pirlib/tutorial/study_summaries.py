@@ -282,7 +282,7 @@ def noise_sweep_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.Data
         mR = {variant: mR_by_seed(runs, variant) for variant in record["design"]["variants"]}
         prior = record["priors"].get(f"{noise:g}", {"accuracy": np.nan})  # a partial level may not have its prior yet
         row = {"noise": noise, "prior accuracy (%)": prior["accuracy"]}
-        row |= {VARIANT_LABELS[v]: format_mean_std(list(values.values())) for v, values in mR.items()}
+        row |= {VARIANT_LABELS[v]: format_mean_std(list(seeds.values())) if seeds else "–" for v, seeds in mR.items()}
         gaps = paired_comparison(mR, NOISE_GAPS, margin)
         for gap, (_, second) in zip(gaps.to_dict(orient="records"), NOISE_GAPS, strict=True):
             name = f"PIR − {VARIANT_LABELS[second]}"
