@@ -42,4 +42,4 @@ def test_summary_states_the_noise_sweep_finding_as_recorded():
                             noise=(record, trend))  # fmt: skip
     assert "- **The noise sweep** (recorded: Intel Xeon, 2026-12-07; Welch" in text
     assert "  - **PIR − Baseline (Swin+BERT, CL)**: +1.00 mR at noise 0, +3.50 mR at noise 2; change +2.50 mR" in text
-    assert "the study supports it" in text and "Partial record" in text
+    assert "the study supports it" in text and "  - *Partial record" in text

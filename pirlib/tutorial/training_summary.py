@@ -81,5 +81,5 @@ def training_summary(
         lines.append(f"- **The noise sweep** ({recorded_label(record)}; Welch between the lightest and the heaviest "
                      "level):")  # fmt: skip
         finding = noise_sweep_finding(trend, record.get("complete", True))
-        lines += [f"  {line}" for line in finding.splitlines() if line]
+        lines += [f"  {line}" if line.startswith("- ") else f"  - {line}" for line in finding.splitlines() if line]
     return "\n".join(lines)
