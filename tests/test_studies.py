@@ -441,3 +441,10 @@ def test_weight_average_table_pairs_by_seed_and_judges_the_spread():
     gap = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
     assert gap["seeds"] == 8 and gap["with"].startswith("3.04 ± ") and gap["without"].startswith("3.05 ± ")
     assert gap["with − without"] == pytest.approx(-0.015)
+
+
+def test_the_noise_sweep_trains_the_lightest_and_heaviest_levels_first():
+    from pirlib.tutorial.studies import NOISE_LEVELS, endpoints_first
+
+    assert endpoints_first((0.0, 0.5, 1.0, 2.0)) == [0.0, 2.0, 0.5, 1.0]
+    assert sorted(endpoints_first(NOISE_LEVELS)) == sorted(NOISE_LEVELS)

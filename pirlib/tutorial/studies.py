@@ -24,8 +24,9 @@ where notebook 03 reads them (and says so).
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
-  the default runs and the decisive study's runs (`runs/studies/decisive` beside `--out`). Level by level, the
-  levels in NOISE_LEVELS order; `--finished-only` records the runs finished so far.
+  the default runs and the decisive study's runs (`runs/studies/decisive` beside `--out`). Level by level: the
+  lightest and the heaviest first, then the others (`endpoints_first`); `--finished-only` records the runs finished
+  so far.
 
     python -m pirlib.tutorial.studies plateau         # after `make reproduce`; or `make studies` for both
     python -m pirlib.tutorial.studies prior-quality
@@ -361,11 +362,18 @@ def noise_sweep_specs(
     return specs, prior
 
 
+def endpoints_first(levels: Sequence[float]) -> list[float]:
+    """The order the sweep trains its levels in: the lightest and the heaviest, then the others in order, so that a
+    partial sweep (`--finished-only`) already spans the whole range."""
+    ends = [min(levels), max(levels)]
+    return ends + [level for level in sorted(levels) if level not in ends]
+
+
 def noise_sweep(
     main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False
 ) -> tuple[list[RunSpec], dict]:
     specs, labels, priors, planned = [], [], {}, 0
-    for noise in NOISE_LEVELS:
+    for noise in endpoints_first(NOISE_LEVELS):
         level_specs, prior = noise_sweep_specs(main_runs_dir, out_root, noise, generate=not finished_only)
         planned += len(level_specs)
         if finished_only:
