@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from pirlib.metrics import METRIC_KEYS
@@ -448,3 +449,23 @@ def test_the_noise_sweep_trains_the_lightest_and_heaviest_levels_first():
 
     assert endpoints_first((0.0, 0.5, 1.0, 2.0)) == [0.0, 2.0, 0.5, 1.0]
     assert sorted(endpoints_first(NOISE_LEVELS)) == sorted(NOISE_LEVELS)
+
+
+def test_test_set_table_sets_the_test_images_beside_the_seeds():
+    from pirlib.tutorial.study_summaries import test_set_table
+
+    mR = {"baseline": [10.0, 12.0, 11.0, 13.0], "pir": [13.0, 15.5, 13.5, 16.0]}  # per-seed gaps 3, 3.5, 2.5, 3
+    runs = {
+        f"{v}_seed{s}": {"variant": v, "seed": s, "test": {"mR": m}} for v, ms in mR.items() for s, m in enumerate(ms)
+    }
+    record = {"runs": runs, "design": {"rounds": 100, "test_images": 300},
+              "bootstrap": {"PIR beats the contrastive baseline": {"seeds": [0, 1, 2, 3], "std": 0.8, "low": 1.5,
+                                                                   "high": 4.5}}}  # fmt: skip
+    row = test_set_table(record).loc["PIR beats the contrastive baseline"]
+    seed_error = np.std([3.0, 3.5, 2.5, 3.0], ddof=1) / 2  # 0.204
+    assert row["difference"] == pytest.approx(3.0) and row["seed s.e. (test fixed)"] == pytest.approx(seed_error)
+    both = np.hypot(seed_error, 0.8)
+    assert row["95% CI low, both sources"] == pytest.approx(3.0 - 1.959964 * both)
+    assert row["test set's share of the variance"] == pytest.approx(0.64 / both**2)
+    assert row["test images for equal parts"] == int(np.ceil(300 * (0.8 / seed_error) ** 2))
+    assert row["verdict, both sources"] == "supports"

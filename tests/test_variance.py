@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pirlib.metrics import retrieval_metrics
-from pirlib.tutorial.variance import bootstrap_mR, query_hits
+from pirlib.tutorial.variance import bootstrap_mean_difference, bootstrap_mR, hits_by_image, query_hits
 
 
 def retrieval_set(images: int = 40, per_image: int = 5, seed: int = 0):
@@ -34,3 +34,16 @@ def test_bootstrap_centres_on_the_metric_and_shrinks_with_more_images():
     assert draws_small.mean() == pytest.approx(retrieval_metrics(*small)["mR"], abs=1.0)
     assert draws_large.std() < draws_small.std() / 2  # about 1/sqrt(10)
     assert np.array_equal(bootstrap_mR(*small, rounds=50, seed=3), bootstrap_mR(*small, rounds=50, seed=3))
+
+
+def test_mean_difference_uses_one_draw_of_test_images_for_both_models_and_every_seed():
+    seeds = [retrieval_set(60, seed=seed) for seed in range(3)]
+    same = [(hits_by_image(*run), hits_by_image(*run)) for run in seeds]
+    assert np.all(bootstrap_mean_difference(same, rounds=200) == 0.0)  # one draw for both sides: no spurious spread
+    pairs = [(hits_by_image(*run), hits_by_image(*retrieval_set(60, seed=10 + s))) for s, run in enumerate(seeds)]
+    draws = bootstrap_mean_difference(pairs, rounds=2000)
+    full = np.mean([retrieval_metrics(*run)["mR"] - retrieval_metrics(*retrieval_set(60, seed=10 + s))["mR"]
+                    for s, run in enumerate(seeds)])  # fmt: skip
+    assert draws.mean() == pytest.approx(full, abs=0.5) and draws.std() > 0
+    one_seed = bootstrap_mean_difference(pairs[:1], rounds=2000)
+    assert draws.std() < one_seed.std()  # the seeds' own test-set noise partly averages out

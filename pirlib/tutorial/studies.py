@@ -21,6 +21,11 @@ where notebook 03 reads them (and says so).
   exponential moving average of the weights (`train.weight_average_decay`), which is evaluated and selected; the
   runs without it are the decisive study's, at the same seeds (`runs/studies/decisive` beside `--out`), so its
   effect on the seed spread and on PIR − baseline is measured seed by seed.
+- `test-set`: the finite test set's share of the decisive study's uncertainty. Trains nothing: for each claim, the
+  mean over seeds of A − B again on BOOTSTRAP_ROUNDS resamples of the test images (the same resample for every seed
+  and both models), from the decisive runs' cached test embeddings. The seed-paired interval holds the test images
+  fixed; this says how much a claim about SynthRS images in general would move with another draw of test images,
+  which more seeds cannot reduce and a larger test split can.
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
@@ -33,6 +38,7 @@ where notebook 03 reads them (and says so).
     python -m pirlib.tutorial.studies ablations
     python -m pirlib.tutorial.studies variance
     python -m pirlib.tutorial.studies decisive [--finished-only]
+    python -m pirlib.tutorial.studies test-set
     python -m pirlib.tutorial.studies noise-sweep [--finished-only]
     python -m pirlib.tutorial.studies weight-average
 """
@@ -46,6 +52,8 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+
+import numpy as np
 
 from pirlib.config import SEED_SOURCES, apply_overrides, load_config
 from pirlib.io import atomic_write_json
@@ -362,6 +370,36 @@ def noise_sweep_specs(
     return specs, prior
 
 
+def test_set(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    """The decisive study's finished runs, and for each claim of DECISIVE_CLAIMS with two or more shared seeds the
+    bootstrap over test images of its mean difference over seeds (`variance.bootstrap_mean_difference`): std and
+    2.5 / 97.5 percentiles. Trains nothing."""
+    from pirlib.data import RetrievalDataset, load_index
+    from pirlib.tutorial.runs import load_test_embeddings
+    from pirlib.tutorial.study_summaries import DECISIVE_CLAIMS
+    from pirlib.tutorial.variance import bootstrap_mean_difference, hits_by_image
+
+    specs = [spec for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive") for spec in wave
+             if finished_run_matches(spec.config, spec.out_dir)]  # fmt: skip
+    runs = {(spec.variant, spec.seed): spec.out_dir for spec in specs}
+    index = load_index(specs[0].config.data.root)
+    test = RetrievalDataset(index, index.split_ids("test"), transform=None)
+    hits = {}
+    for key, run in runs.items():
+        image, text = load_test_embeddings(run)  # [n_images, D], [n_captions, D]
+        hits[key] = hits_by_image(image @ text.T, test.img2txt, test.txt2img)
+    bootstrap = {}
+    for claim, a, b in DECISIVE_CLAIMS:
+        seeds = sorted(seed for variant, seed in runs if variant == a and (b, seed) in runs)
+        if len(seeds) < 2:
+            continue
+        draws = bootstrap_mean_difference([(hits[a, s], hits[b, s]) for s in seeds], rounds=BOOTSTRAP_ROUNDS)
+        low, high = np.percentile(draws, [2.5, 97.5])
+        bootstrap[claim] = {"seeds": seeds, "std": float(draws.std(ddof=1)), "low": float(low), "high": float(high)}
+    design = {"rounds": BOOTSTRAP_ROUNDS, "test_images": len(test.img2txt), "test_captions": len(test.captions)}
+    return specs, {"design": design, "bootstrap": bootstrap}
+
+
 def endpoints_first(levels: Sequence[float]) -> list[float]:
     """The order the sweep trains its levels in: the lightest and the heaviest, then the others in order, so that a
     partial sweep (`--finished-only`) already spans the whole range."""
@@ -398,6 +436,7 @@ STUDIES = {
     "ablations": ablations,
     "variance": variance,
     "decisive": decisive,
+    "test-set": test_set,
     "noise-sweep": noise_sweep,
     "weight-average": weight_average,
 }

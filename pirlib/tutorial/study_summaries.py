@@ -223,6 +223,40 @@ def decisive_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tuple[pd.
     return metrics, comparisons
 
 
+def test_set_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
+    """The finite test set against the seeds, for each claim of the test-set study: the mean over seeds of A − B
+    (test mR), its standard error over seeds with the test images fixed (paired), its standard deviation over
+    resampled test images with the seeds fixed, the test set's share of their summed variance, a 95 % interval with
+    both sources (normal approximation, the two added in quadrature: conservative, since the seed spread already
+    holds part of the test-set noise) and its verdict, and the number of test images at which the test set's part
+    would equal the seeds' (its standard deviation falls as one over the square root of the number of test images;
+    scored in galleries of the recorded split's size, mR averaged over them, since recall falls as a gallery grows)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(0.975)
+    test_images = record["design"]["test_images"]
+    rows = {}
+    for claim, boot in record["bootstrap"].items():
+        a, b = next((a, b) for name, a, b in DECISIVE_CLAIMS if name == claim)
+        first, second = mR_by_seed(record["runs"], a), mR_by_seed(record["runs"], b)
+        differences = [first[seed] - second[seed] for seed in boot["seeds"]]
+        mean, spread = mean_std(differences)
+        seed_error = spread / np.sqrt(len(differences))
+        both = float(np.hypot(seed_error, boot["std"]))
+        rows[claim] = {
+            "seeds": len(differences),
+            "difference": mean,
+            "seed s.e. (test fixed)": seed_error,
+            "test-set s.d. (seeds fixed)": boot["std"],
+            "test set's share of the variance": boot["std"] ** 2 / both**2,
+            "95% CI low, both sources": mean - z * both,
+            "95% CI high, both sources": mean + z * both,
+            "verdict, both sources": claim_verdict(mean - z * both, mean + z * both, margin),
+            "test images for equal parts": int(np.ceil(test_images * (boot["std"] / seed_error) ** 2)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"claim (A − B; {test_images} test images)")
+
+
 def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
     """The weight average as a variance-reduction lever, over the seeds both sides have: for the baseline, PIR and
     their per-seed difference, the test mR without and with the average (mean ± std), the ratio of the seed stds
@@ -377,6 +411,7 @@ STUDY_FILES = {
     "ablations": "ablations.json",
     "variance": "variance.json",
     "decisive": "decisive.json",
+    "test-set": "test_set.json",
     "noise-sweep": "noise_sweep.json",
     "weight-average": "weight_average.json",
 }
@@ -426,6 +461,8 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
                          + ("\n" + markdown_table(trend) if len(trend) else ""))  # fmt: skip
         elif name == "weight-average":
             parts.append(markdown_table(weight_average_table(record)))
+        elif name == "test-set":
+            parts.append(markdown_table(test_set_table(record)))
         elif name == "decisive":
             metrics, comparisons = decisive_tables(record)
             parts.append(_partial(record) + markdown_table(metrics) + "\n"
