@@ -191,3 +191,20 @@ def test_claims_table_judges_the_premise_from_the_recorded_noise_sweep(manifest)
     one_heavy_seed = claims.claims_table(claims.run_metrics(manifest), None, noise_record=noise_record(heavy_seeds=1))
     too_few = one_heavy_seed.xs("PIR's gain grows with semantic noise (the paper's premise)", level="claim").iloc[0]
     assert too_few["recorded: difference [95% CI]"] == "fewer than 2 levels with 2 seeds recorded"
+
+
+def test_claims_table_gives_the_interval_with_the_test_set_beside_the_seed_paired_one(manifest):
+    record = decisive_record()
+    record["design"] = {"rounds": 100, "test_images": 300}
+    record["bootstrap"] = {"PIR beats the contrastive baseline": {"seeds": [0, 1, 2, 3], "std": 2.0, "low": -2,
+                                                                  "high": 5}}  # fmt: skip
+    table = claims.claims_table(claims.run_metrics(manifest), decisive_record(), test_set_record=record)
+    pir = table.xs("PIR beats the contrastive baseline", level="claim").iloc[0]
+    assert pir["recorded: verdict"] == "supports"  # the test images held fixed: 4 seeds, per-seed gaps 2, 2.5, 2, 2
+    assert pir[f"{claims.WITH_TEST_SET}: verdict"] == "cannot decide"  # a test-set s.d. of 2 mR swamps it
+    assert pir[f"{claims.WITH_TEST_SET}: difference [95% CI]"].startswith("+2.12 [-")
+    fusion = table.xs("VIR adds more than scene knowledge (PIR against the fusion control)", level="claim").iloc[0]
+    assert fusion[f"{claims.WITH_TEST_SET}: difference [95% CI]"] == claims.NOT_RECORDED
+    without = claims.claims_table(claims.run_metrics(manifest), None, neighbours=None)
+    column = list(without[f"{claims.WITH_TEST_SET}: difference [95% CI]"])
+    assert column.count(claims.NOT_RECORDED) == len(DECISIVE_CLAIMS) and set(column) == {claims.NOT_RECORDED, "–"}

@@ -32,6 +32,7 @@ from pirlib.tutorial.study_summaries import (
     NO_EFFECT_MARGIN,
     decisive_tables,
     noise_trend,
+    test_set_table,
 )
 
 NOT_TRAINED = "not trained by the main job"
@@ -153,7 +154,7 @@ def versus_table(
                                     digits=digits)  # fmt: skip
             for evidence, row in comparison_table(metrics, [comparison]).iterrows():
                 rows[(measure, evidence)] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index").fillna("–")
     table.index.names = ["measure", "A vs B (positive: A better)"]
     return table
 
@@ -222,6 +223,27 @@ def recorded_evidence(record: Mapping | None) -> dict[str, dict | str]:
         else f"{TOO_FEW_SEEDS} recorded"
         for claim, _, _ in DECISIVE_CLAIMS
     }
+
+
+WITH_TEST_SET = "recorded, test images resampled too"  # the column group of `test_set_evidence`
+
+
+def test_set_evidence(record: Mapping | None) -> dict[str, dict[str, str]]:
+    """{claim of DECISIVE_CLAIMS: its two columns} from the test-set study (`study_summaries.test_set_table`): the
+    decisive study's difference with a 95 % interval that counts the finite test set as well as the seeds, and its
+    verdict; "not recorded" without a record or for a claim it does not hold."""
+    table = test_set_table(dict(record)) if record is not None else pd.DataFrame()
+    columns = {}
+    for claim, _, _ in DECISIVE_CLAIMS:
+        if claim not in table.index:
+            columns[claim] = {f"{WITH_TEST_SET}: difference [95% CI]": NOT_RECORDED, f"{WITH_TEST_SET}: verdict": "–"}
+            continue
+        row = table.loc[claim]
+        interval = {"difference": row["difference"], "95% CI low": row["95% CI low, both sources"],
+                    "95% CI high": row["95% CI high, both sources"]}  # fmt: skip
+        columns[claim] = {f"{WITH_TEST_SET}: difference [95% CI]": _interval_text(interval, 2),
+                          f"{WITH_TEST_SET}: verdict": row["verdict, both sources"]}  # fmt: skip
+    return columns
 
 
 PREMISE_CLAIMS = {  # noise_trend's gaps: the premise's claim and its evidence
@@ -314,6 +336,7 @@ def claims_table(
     neighbours: int | None = None,
     vir: tuple[SeedMetrics, SeedMetrics] | None = None,
     noise_record: Mapping | None = None,
+    test_set_record: Mapping | None = None,
 ) -> pd.DataFrame:
     """The closing table: for each claim of the paper, the main job's evidence (`main`: {variant: {seed: metrics}},
     paired by seed) beside the recorded decisive study's (`record`, or None: "not recorded").
@@ -321,8 +344,10 @@ def claims_table(
     Rows: the retrieval claims on test mR (`retrieval_claims`; the fusion-control rows come from the study only,
     the main job does not train that control), the affiliation loss on two confusion metrics when `neighbours` is
     given (the main job only), with `vir` = (trained, untrained) the mechanism rows of `mechanism_evidence`, and the
-    premise's rows from the recorded noise sweep (`noise_record`, or None: "not recorded"; `premise_evidence`)."""
-    recorded = recorded_evidence(record)
+    premise's rows from the recorded noise sweep (`noise_record`, or None: "not recorded"; `premise_evidence`).
+    The retrieval claims also get the test-set study's interval (`test_set_record`; `test_set_evidence`), which
+    counts the finite test set as well as the seeds; the other rows have "–" there."""
+    recorded, with_test_set = recorded_evidence(record), test_set_evidence(test_set_record)
     mR = {variant: {seed: metrics["mR"] for seed, metrics in runs.items()} for variant, runs in main.items()}
     rows = {}
     for comparison in retrieval_claims():
@@ -331,7 +356,9 @@ def claims_table(
             this_run = _power_evidence(paired_comparison(mR, pair, NO_EFFECT_MARGIN).iloc[0])
         else:
             this_run = NOT_TRAINED
-        rows[(comparison.claim, comparison.evidence)] = _row(this_run, recorded[comparison.claim], comparison.digits)
+        rows[(comparison.claim, comparison.evidence)] = (
+            _row(this_run, recorded[comparison.claim], comparison.digits) | with_test_set[comparison.claim]
+        )
     for comparison in subspace_claims(neighbours) if neighbours is not None else []:
         table = comparison_table(main, [comparison])
         this_run = table.iloc[0].to_dict() if len(table) else NOT_TRAINED
@@ -341,6 +368,6 @@ def claims_table(
             rows[key] = _row(evidence, NOT_MEASURED, 3)
     for key, evidence in premise_evidence(noise_record).items():
         rows[key] = _row(NOT_SWEPT, evidence, 2)
-    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index").fillna("–")
     table.index.names = ["claim", "evidence (positive: the claim's way)"]
     return table
