@@ -389,6 +389,20 @@ def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_run
     assert not (tmp_path / "out").exists()
 
 
+def test_test_set_study_without_the_decisive_runs_is_refused_in_one_line(tmp_path, capsys):
+    from pirlib.tutorial.studies import main
+
+    _default_study_with_a_corpus_prior(tmp_path)  # seed 0 only, unevaluated: no finished decisive run
+    record = tmp_path / "record"
+    argv = ["test-set", "--runs", str(tmp_path / "main"), "--out", str(tmp_path / "studies" / "test-set")]
+    assert main([*argv, "--record", str(record)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    decisive = tmp_path / "studies" / "decisive"
+    assert line == (f"pirlib studies: no finished run of the decisive study ({decisive}): "
+                    "run `python -m pirlib.tutorial.studies decisive` first")  # fmt: skip
+    assert not record.exists()
+
+
 def test_weight_average_specs_are_the_decisive_baseline_and_pir_runs_with_the_average(tmp_path):
     from pirlib.config import load_config, to_dict
     from pirlib.tutorial.runs import plan_runs

@@ -154,7 +154,7 @@ def versus_table(
                                     digits=digits)  # fmt: skip
             for evidence, row in comparison_table(metrics, [comparison]).iterrows():
                 rows[(measure, evidence)] = row
-    table = pd.DataFrame.from_dict(rows, orient="index").fillna("–")
+    table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.names = ["measure", "A vs B (positive: A better)"]
     return table
 

@@ -370,6 +370,10 @@ def noise_sweep_specs(
     return specs, prior
 
 
+class StudyInputError(ValueError):
+    """A study cannot start from what is on disk: (what is wrong, what to do)."""
+
+
 def test_set(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
     """The decisive study's finished runs, and for each claim of DECISIVE_CLAIMS with two or more shared seeds the
     bootstrap over test images of its mean difference over seeds (`variance.bootstrap_mean_difference`): std and
@@ -379,8 +383,12 @@ def test_set(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[Ru
     from pirlib.tutorial.study_summaries import DECISIVE_CLAIMS
     from pirlib.tutorial.variance import bootstrap_mean_difference, hits_by_image
 
-    specs = [spec for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive") for spec in wave
+    decisive_dir = out_root.parent / "decisive"
+    specs = [spec for wave in decisive_specs(main_runs_dir, decisive_dir) for spec in wave
              if finished_run_matches(spec.config, spec.out_dir)]  # fmt: skip
+    if not specs:
+        raise StudyInputError(f"no finished run of the decisive study ({decisive_dir})",
+                              "run `python -m pirlib.tutorial.studies decisive` first")  # fmt: skip
     runs = {(spec.variant, spec.seed): spec.out_dir for spec in specs}
     index = load_index(specs[0].config.data.root)
     test = RetrievalDataset(index, index.split_ids("test"), transform=None)
@@ -464,7 +472,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               "leave it out", file=sys.stderr)  # fmt: skip
         return 2
     options = {"finished_only": True} if args.finished_only else {}
-    specs, extra = STUDIES[args.study](main_runs, out_root, args.workers, **options)
+    try:
+        specs, extra = STUDIES[args.study](main_runs, out_root, args.workers, **options)
+    except StudyInputError as error:
+        problem, remedy = error.args
+        print(f"pirlib studies: {problem}: {remedy}", file=sys.stderr)
+        return 2
     command = "python -m pirlib.tutorial.studies " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out = Path(args.record) / f"{args.study.replace('-', '_')}.json"
     record_study(args.study, specs, main_runs, out, command, **extra)
