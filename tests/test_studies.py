@@ -145,19 +145,47 @@ def test_ablation_specs_are_the_runs_notebook_03_plans(tmp_path):
         assert spec.evaluations == 2
 
 
-def test_variance_specs_vary_one_source_at_a_time(tmp_path):
+def test_variance_specs_vary_one_source_at_a_time_wave_by_wave(tmp_path):
     from pirlib.config import SEED_SOURCES, load_config, seed_of
     from pirlib.tutorial.runs import plan_runs
-    from pirlib.tutorial.studies import VARIANCE_SEEDS, variance_specs
+    from pirlib.tutorial.studies import VARIANCE_SEEDS, VARIANCE_WAVES, variance_specs, variance_waves
 
     main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0, 1], "pir": [0, 1]}, 2)
     finish_with_two_evaluations(main, tmp_path / "main")
     specs = variance_specs(tmp_path / "main", tmp_path / "study")
+    assert sorted(VARIANCE_WAVES) == sorted(SEED_SOURCES)
     assert len(specs) == 2 * len(SEED_SOURCES) * len(VARIANCE_SEEDS)
     for spec in specs:
         varied = [source for source in SEED_SOURCES if seed_of(spec.config.train, source) != 0]
         assert len(varied) == 1 and seed_of(spec.config.train, varied[0]) == spec.seed
         assert spec.out_dir.name == f"{spec.variant}_{varied[0]}{spec.seed}" and spec.evaluations == 2
+    waves = variance_waves(tmp_path / "main", tmp_path / "study")
+    assert [spec.out_dir for wave in waves for spec in wave] == [spec.out_dir for spec in specs]
+    for source, wave in zip(VARIANCE_WAVES, waves, strict=True):  # one source per wave, both variants in it
+        assert {seed_of(spec.config.train, source) for spec in wave} == set(VARIANCE_SEEDS)
+        assert {spec.variant for spec in wave} == {"baseline", "pir"} and len(wave) == 2 * len(VARIANCE_SEEDS)
+
+
+def test_variance_finished_only_records_what_finished(tmp_path, monkeypatch):
+    from pirlib.config import load_config, save_config
+    from pirlib.io import atomic_write_json
+    from pirlib.tutorial import studies
+    from pirlib.tutorial.runs import INPUTS_FILE, plan_runs, run_inputs
+
+    main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0], "pir": [0]}, 2)
+    finish_with_two_evaluations(main, tmp_path / "main")
+    first = studies.variance_waves(tmp_path / "main", tmp_path / "study")[0][0]
+    first.out_dir.mkdir(parents=True)
+    save_config(first.config, first.out_dir / "config.yaml")
+    atomic_write_json(first.out_dir / "eval.json", {"test": {"mR": 12.0}})
+    atomic_write_json(first.out_dir / INPUTS_FILE, run_inputs(first.config))
+    monkeypatch.setattr(studies, "test_set_bootstrap", lambda runs: {run.name: 0.5 for run in runs})
+
+    specs, extra = studies.variance(tmp_path / "main", tmp_path / "study", workers=1, finished_only=True)
+    assert [spec.out_dir for spec in specs] == [first.out_dir] and not extra["complete"]
+    assert extra["design"]["sources"][0] == "init" and extra["test_set_bootstrap_std"] == {
+        "baseline_seed0": 0.5, "pir_seed0": 0.5}  # fmt: skip
+    assert sorted(path.name for path in (tmp_path / "study").iterdir()) == [first.out_dir.name]  # nothing trained
 
 
 def test_variance_table_separates_the_sources():
@@ -184,6 +212,13 @@ def test_variance_table_separates_the_sources():
     assert table.loc["PIR − baseline (paired)", "data"] == 0.0  # both move together: pairing removes it
     assert table.loc["Baseline (Swin+BERT, CL)", "all sources (default seeds)"] == pytest.approx(2.0)
     assert table.loc["Baseline (Swin+BERT, CL)", "test set (bootstrap)"] == 0.5
+
+    del record["runs"]["pir_dropout3"]  # a partial record: one run of one source unfinished
+    partial = variance_table(record)
+    assert math.isnan(partial.loc["PIR (CL+AL)", "dropout"])
+    assert math.isnan(partial.loc["PIR − baseline (paired)", "dropout"])
+    assert partial.loc["Baseline (Swin+BERT, CL)", "dropout"] == 0.0
+    assert partial.loc["PIR (CL+AL)", "data"] == table.loc["PIR (CL+AL)", "data"]
 
 
 def test_decisive_specs_reuse_the_default_runs_and_cover_every_variant_and_seed(tmp_path):
@@ -385,7 +420,7 @@ def test_finished_only_is_refused_for_a_study_that_cannot_record_part_of_its_run
     finish_with_two_evaluations(specs, tmp_path / "main")
     assert main(["plateau", "--finished-only", "--runs", str(tmp_path / "main"), "--out", str(tmp_path / "out")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("pirlib studies: --finished-only applies to decisive and noise-sweep (plateau)")
+    assert line.startswith("pirlib studies: --finished-only applies to decisive, noise-sweep, variance (plateau)")
     assert not (tmp_path / "out").exists()
 
 

@@ -8,8 +8,9 @@ where notebook 03 reads them (and says so).
   first version of this tutorial) instead of the separate scene corpus: the paper's premise is that the prior's
   outside scene knowledge is what helps VIR.
 - `variance`: where the seed spread comes from. The seed-0 baseline and PIR runs again with the seed of one random
-  source changed (validation hold-out, initial weights, data order and augmentation, dropout; 3 more seeds each),
-  the others kept, and a bootstrap over the test images of every default run (the finite test set).
+  source changed (initial weights, data order and augmentation, validation hold-out, dropout; 3 more seeds each),
+  the others kept, and a bootstrap over the test images of every default run (the finite test set). Trained source
+  by source, in that order; `--finished-only` records the runs finished so far.
 - `ablations`: the two single-module ablations, PIR w/o VIR and PIR w/o LCA, at every seed of the default PIR
   runs with their budget (the runs notebook 03 trains when given `ablation_seeds`; the main job leaves them out to
   keep within its time budget).
@@ -36,7 +37,7 @@ where notebook 03 reads them (and says so).
     python -m pirlib.tutorial.studies plateau         # after `make reproduce`; or `make studies` for both
     python -m pirlib.tutorial.studies prior-quality
     python -m pirlib.tutorial.studies ablations
-    python -m pirlib.tutorial.studies variance
+    python -m pirlib.tutorial.studies variance [--finished-only]
     python -m pirlib.tutorial.studies decisive [--finished-only]
     python -m pirlib.tutorial.studies test-set
     python -m pirlib.tutorial.studies noise-sweep [--finished-only]
@@ -55,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pirlib.config import SEED_SOURCES, apply_overrides, load_config
+from pirlib.config import apply_overrides, load_config
 from pirlib.io import atomic_write_json
 from pirlib.metrics import METRIC_KEYS
 from pirlib.tutorial.runs import (
@@ -190,22 +191,33 @@ def ablations(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[R
 
 VARIANCE_VARIANTS = ("baseline", "pir")
 VARIANCE_SEEDS = (1, 2, 3)  # the varied source's seeds; the default seed-0 run is the fourth value of every source
+# the order the sources train in: initial weights and data order first
+VARIANCE_WAVES = ("init", "data", "split", "dropout")
 BOOTSTRAP_ROUNDS = 2000
 
 
-def variance_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
-    """The seed-0 run of each variant of VARIANCE_VARIANTS with one random source's seed set to each of
-    VARIANCE_SEEDS, in `out_root/<variant>_<source><seed>`."""
+def variance_waves(main_runs_dir: Path, out_root: Path) -> list[list[RunSpec]]:
+    """One wave per random source, in VARIANCE_WAVES order: the seed-0 run of each variant of VARIANCE_VARIANTS with
+    that source's seed set to each of VARIANCE_SEEDS, in `out_root/<variant>_<source><seed>`."""
     manifest = read_manifest(main_runs_dir / "manifest.json")
-    specs = []
+    seed0 = {}
     for variant in VARIANCE_VARIANTS:
         run = next(run for run in manifest[variant] if load_config(run / "config.yaml").train.seed == 0)
-        base, evaluations = load_config(run / "config.yaml"), len(load_history(run))
-        for source in SEED_SOURCES:
+        seed0[variant] = load_config(run / "config.yaml"), len(load_history(run))
+    waves = []
+    for source in VARIANCE_WAVES:
+        wave = []
+        for variant, (base, evaluations) in seed0.items():
             for seed in VARIANCE_SEEDS:
                 config = apply_overrides(base, [f"train.{source}_seed={seed}", f"name={variant}_{source}{seed}"])
-                specs.append(RunSpec(variant, seed, config, out_root / config.name, evaluations))
-    return specs
+                wave.append(RunSpec(variant, seed, config, out_root / config.name, evaluations))
+        waves.append(wave)
+    return waves
+
+
+def variance_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """Every run of the variance study, wave after wave (`variance_waves`)."""
+    return [spec for wave in variance_waves(main_runs_dir, out_root) for spec in wave]
 
 
 def test_set_bootstrap(run_dirs: Sequence[Path]) -> dict[str, float]:
@@ -224,12 +236,18 @@ def test_set_bootstrap(run_dirs: Sequence[Path]) -> dict[str, float]:
     return spread
 
 
-def variance(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
-    specs = variance_specs(main_runs_dir, out_root)
-    run_many(specs, None, workers=workers)
+def variance(main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False) -> tuple[list, dict]:
+    waves = variance_waves(main_runs_dir, out_root)
+    if finished_only:
+        specs = [spec for wave in waves for spec in wave if finished_run_matches(spec.config, spec.out_dir)]
+    else:
+        for wave in waves:
+            run_many(wave, None, workers=workers)
+        specs = [spec for wave in waves for spec in wave]
     default_runs = [run for runs in read_manifest(main_runs_dir / "manifest.json").values() for run in runs]
-    design = {"sources": list(SEED_SOURCES), "seeds": [0, *VARIANCE_SEEDS], "variants": list(VARIANCE_VARIANTS)}
-    return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs)}
+    design = {"sources": list(VARIANCE_WAVES), "seeds": [0, *VARIANCE_SEEDS], "variants": list(VARIANCE_VARIANTS)}
+    return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs),
+                   "complete": len(specs) == sum(len(wave) for wave in waves)}  # fmt: skip
 
 
 DECISIVE_WAVES = (
@@ -448,7 +466,7 @@ STUDIES = {
     "noise-sweep": noise_sweep,
     "weight-average": weight_average,
 }
-FINISHED_ONLY_STUDIES = ("decisive", "noise-sweep")  # the studies that can record a partial set of runs
+FINISHED_ONLY_STUDIES = ("decisive", "noise-sweep", "variance")  # the studies that can record a partial set of runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--record", default="docs/studies", help="folder of the recorded results")
     parser.add_argument("--workers", type=int, default=2, help="parallel single-threaded training processes")
     parser.add_argument("--finished-only", action="store_true",
-                        help="decisive, noise-sweep: record the runs finished so far, train nothing")  # fmt: skip
+                        help="decisive, noise-sweep, variance: record the finished runs, train nothing")  # fmt: skip
     args = parser.parse_args(argv)
     main_runs = Path(args.runs).resolve()
     if not (main_runs / "manifest.json").is_file():
@@ -468,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out_root = Path(args.out or Path("runs/studies") / args.study).resolve()
     if args.finished_only and args.study not in FINISHED_ONLY_STUDIES:
-        print(f"pirlib studies: --finished-only applies to {' and '.join(FINISHED_ONLY_STUDIES)} ({args.study}): "
+        print(f"pirlib studies: --finished-only applies to {', '.join(FINISHED_ONLY_STUDIES)} ({args.study}): "
               "leave it out", file=sys.stderr)  # fmt: skip
         return 2
     options = {"finished_only": True} if args.finished_only else {}

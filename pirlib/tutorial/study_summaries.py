@@ -149,16 +149,18 @@ def ablation_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 def variance_table(record: dict) -> pd.DataFrame:
     """Seed standard deviation of test mR per random source (that source's seed varied alone, the default seed-0
     run included), for every source at once (the default runs' seeds), and of the finite test set (bootstrap); for
-    PIR − baseline too, paired by seed (the two runs of a pair share every random source but the varied one)."""
+    PIR − baseline too, paired by seed (the two runs of a pair share every random source but the varied one). A
+    source with unfinished runs (a partial record) shows NaN."""
     design, runs, default = record["design"], record["runs"], record["default_runs"]
 
     def seed0(variant: str) -> float:
         return next(run["test"]["mR"] for run in default.values() if run["variant"] == variant and run["seed"] == 0)
 
     def source_values(variant: str, source: str) -> list[float]:
+        """The test mR of every seed of `source` (seed 0: the default run); NaNs while any is unfinished."""
         by_seed = {run["seed"]: run["test"]["mR"] for name, run in runs.items()
                    if run["variant"] == variant and name.startswith(f"{variant}_{source}")}  # fmt: skip
-        return [seed0(variant)] + [by_seed[seed] for seed in design["seeds"][1:]]
+        return [seed0(variant)] + [by_seed.get(seed, float("nan")) for seed in design["seeds"][1:]]
 
     rows = {}
     for label, values_of in (
@@ -166,8 +168,7 @@ def variance_table(record: dict) -> pd.DataFrame:
         ("PIR − baseline (paired)", lambda source: list(
             np.subtract(source_values("pir", source), source_values("baseline", source)))),
     ):  # fmt: skip
-        row = {source: mean_std(values_of(source))[1] for source in design["sources"]}
-        rows[label] = row
+        rows[label] = {source: float(np.std(values_of(source), ddof=1)) for source in design["sources"]}
     for variant in design["variants"]:
         label = VARIANT_LABELS.get(variant, variant)
         rows[label]["all sources (default seeds)"] = mean_std(_test_mR(default, variant))[1]
@@ -454,7 +455,7 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             plt.close(figure)
             parts.append(markdown_table(table))
         elif name == "variance":
-            parts.append(markdown_table(variance_table(record)))
+            parts.append(_partial(record) + markdown_table(variance_table(record)))
         elif name == "noise-sweep":
             trend = noise_trend(record)
             parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
