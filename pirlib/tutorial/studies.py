@@ -140,6 +140,16 @@ def record_study(
     return record
 
 
+def train_waves(waves: Sequence[Sequence[RunSpec]], workers: int, finished_only: bool) -> list[RunSpec]:
+    """Train the waves one after the other (finished runs are reused) and return all their runs; with
+    `finished_only`, train nothing and return the runs finished so far."""
+    if finished_only:
+        return [spec for wave in waves for spec in wave if finished_run_matches(spec.config, spec.out_dir)]
+    for wave in waves:
+        run_many(wave, None, workers=workers)
+    return [spec for wave in waves for spec in wave]
+
+
 def plateau(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
     epochs = load_config(next(iter(read_manifest(main_runs_dir / "manifest.json").values()))[0] / "config.yaml")
     specs = derived_specs(main_runs_dir, out_root, [f"train.epochs={2 * epochs.train.epochs}"], evaluation_factor=2)
@@ -238,16 +248,11 @@ def test_set_bootstrap(run_dirs: Sequence[Path]) -> dict[str, float]:
 
 def variance(main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False) -> tuple[list, dict]:
     waves = variance_waves(main_runs_dir, out_root)
-    if finished_only:
-        specs = [spec for wave in waves for spec in wave if finished_run_matches(spec.config, spec.out_dir)]
-    else:
-        for wave in waves:
-            run_many(wave, None, workers=workers)
-        specs = [spec for wave in waves for spec in wave]
+    specs = train_waves(waves, workers, finished_only)
     default_runs = [run for runs in read_manifest(main_runs_dir / "manifest.json").values() for run in runs]
     design = {"sources": list(VARIANCE_WAVES), "seeds": [0, *VARIANCE_SEEDS], "variants": list(VARIANCE_VARIANTS)}
     return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs),
-                   "complete": len(specs) == sum(len(wave) for wave in waves)}  # fmt: skip
+                   "complete": len(specs) == sum(map(len, waves))}  # fmt: skip
 
 
 DECISIVE_WAVES = (
@@ -284,15 +289,10 @@ def decisive_specs(main_runs_dir: Path, out_root: Path) -> list[list[RunSpec]]:
 
 def decisive(main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False) -> tuple[list, dict]:
     waves = decisive_specs(main_runs_dir, out_root)
-    if finished_only:
-        specs = [spec for wave in waves for spec in wave if finished_run_matches(spec.config, spec.out_dir)]
-    else:
-        for wave in waves:
-            run_many(wave, None, workers=workers)
-        specs = [spec for wave in waves for spec in wave]
+    specs = train_waves(waves, workers, finished_only)
     design = {"variants": [v for wave in DECISIVE_WAVES for v in wave], "seeds": list(DECISIVE_SEEDS),
               "pairing": "common random numbers: one seed per run sets every shared random source"}  # fmt: skip
-    return specs, {"design": design, "complete": len(specs) == sum(len(wave) for wave in waves)}
+    return specs, {"design": design, "complete": len(specs) == sum(map(len, waves))}
 
 
 WEIGHT_AVERAGE_DECAY = 0.995  # an average over about the last 200 steps, a quarter of a default run's 846
