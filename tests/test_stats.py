@@ -77,6 +77,19 @@ def test_claim_verdict(low, high, margin, expected):
     assert claim_verdict(low, high, margin) == expected
 
 
+def test_std_interval_factors_cover_the_true_std_at_their_level():
+    from pirlib.tutorial.stats import std_interval_factors
+
+    rng = np.random.default_rng(0)
+    low, high = std_interval_factors(4)
+    assert low < 1 < high and low == pytest.approx(0.5665, abs=1e-3) and high == pytest.approx(3.7285, abs=1e-3)
+    stds = rng.normal(scale=2.0, size=(4000, 4)).std(axis=1, ddof=1)
+    covered = np.mean((low * stds <= 2.0) & (high * stds >= 2.0))
+    assert 0.94 < covered < 0.96, covered
+    with pytest.raises(ValueError, match="at least 2 values"):
+        std_interval_factors(1)
+
+
 def test_paired_std_ratio_interval_covers_the_true_ratio_at_its_level():
     from pirlib.tutorial.stats import paired_std_ratio_interval
 

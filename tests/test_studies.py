@@ -190,7 +190,7 @@ def test_variance_finished_only_records_what_finished(tmp_path, monkeypatch):
 
 def test_variance_table_separates_the_sources():
     from pirlib.config import SEED_SOURCES
-    from pirlib.tutorial.study_summaries import variance_table
+    from pirlib.tutorial.study_summaries import variance_precision, variance_table
 
     default = _runs({"baseline": [10.0, 12.0, 14.0], "pir": [11.0, 13.0, 15.0]})
     runs = {}
@@ -212,6 +212,10 @@ def test_variance_table_separates_the_sources():
     assert table.loc["PIR − baseline (paired)", "data"] == 0.0  # both move together: pairing removes it
     assert table.loc["Baseline (Swin+BERT, CL)", "all sources (default seeds)"] == pytest.approx(2.0)
     assert table.loc["Baseline (Swin+BERT, CL)", "test set (bootstrap)"] == 0.5
+    assert variance_precision(record) == (
+        "Each source's std comes from 4 seeds: its 95 % interval (chi-square, normal seeds) runs from 0.57× to 3.73× "
+        "the value shown."
+    )
 
     del record["runs"]["pir_dropout3"]  # a partial record: one run of one source unfinished
     partial = variance_table(record)

@@ -1,7 +1,7 @@
 """Statistics of the tutorial's comparisons over seeds: mean and sample standard deviation, their "mean ± std" text,
 95 % intervals of differences of means (Welch, for independent seeds; paired, for seeds that share their random
-numbers), the ratio of two standard deviations over the same seeds, the smallest difference a design can detect,
-and the verdict an interval allows.
+numbers), the interval of one standard deviation and the ratio of two over the same seeds, the smallest difference
+a design can detect, and the verdict an interval allows.
 
 Verdicts on a claim that A beats B (`claim_verdict`):
     supports                     the interval of A − B lies above 0
@@ -68,6 +68,19 @@ def paired_difference_interval(
     difference, spread = float(differences.mean()), float(differences.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, len(a) - 1) * spread / math.sqrt(len(a)))
     return difference, difference - half, difference + half
+
+
+def std_interval_factors(values: int, confidence: float = 0.95) -> tuple[float, float]:
+    """(low, high): a sample standard deviation s of `values` normal values puts the true one in [low × s, high × s]
+    at `confidence` (chi-square with values − 1 degrees of freedom): how far apart two seed stds from few seeds must
+    be before they tell two sources apart."""
+    from scipy import stats
+
+    if values < 2:
+        raise ValueError(f"std_interval_factors: needs at least 2 values, got {values}")
+    freedom = values - 1
+    upper, lower = stats.chi2.ppf([0.5 + confidence / 2, 0.5 - confidence / 2], freedom)
+    return math.sqrt(freedom / upper), math.sqrt(freedom / lower)
 
 
 def paired_std_ratio_interval(

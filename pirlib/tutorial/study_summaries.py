@@ -23,6 +23,7 @@ from pirlib.tutorial.stats import (
     mean_std,
     minimal_detectable_difference,
     paired_std_ratio_interval,
+    std_interval_factors,
     verdict,
 )
 
@@ -180,6 +181,15 @@ def variance_table(record: dict) -> pd.DataFrame:
     rows["PIR − baseline (paired)"]["all sources (default seeds)"] = mean_std(list(np.subtract(pir, baseline)))[1]
     rows["PIR − baseline (paired)"]["test set (bootstrap)"] = float("nan")
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("std of test mR (mR points)")
+
+
+def variance_precision(record: dict) -> str:
+    """What one source's seed std in `variance_table` can tell: the 95 % interval of a std from the design's seeds,
+    as factors of the value shown (`stats.std_interval_factors`)."""
+    seeds = len(record["design"]["seeds"])
+    low, high = std_interval_factors(seeds)
+    return (f"Each source's std comes from {seeds} seeds: its 95 % interval (chi-square, normal seeds) runs from "
+            f"{low:.2f}× to {high:.2f}× the value shown.")  # fmt: skip
 
 
 NO_EFFECT_MARGIN = 2.0  # mR: "no effect larger than 2 mR", about the size of the paper's gains (Table 1: 0.93-1.71)
@@ -455,7 +465,8 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             plt.close(figure)
             parts.append(markdown_table(table))
         elif name == "variance":
-            parts.append(_partial(record) + markdown_table(variance_table(record)))
+            table = markdown_table(variance_table(record))
+            parts.append(f"{_partial(record)}{table}\n{variance_precision(record)}\n")
         elif name == "noise-sweep":
             trend = noise_trend(record)
             parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
