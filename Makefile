@@ -77,6 +77,7 @@ studies: setup
 	$(BIN)/python -m pirlib.tutorial.studies ablations
 	$(BIN)/python -m pirlib.tutorial.studies variance
 	$(BIN)/python -m pirlib.tutorial.studies weight-average
+	$(BIN)/python -m pirlib.tutorial.studies learning-rate
 
 test: setup
 	PIRLIB_PROGRESS=lines $(BIN)/python -m pytest tests $(NBVAL_NOTEBOOKS) $(NBVAL); status=$$?; \

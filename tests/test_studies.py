@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from reliability_helpers import PROFILE
 
 from pirlib.metrics import METRIC_KEYS
 from pirlib.tutorial.studies import ablation_specs, derived_specs
@@ -442,36 +443,44 @@ def test_test_set_study_without_the_decisive_runs_is_refused_in_one_line(tmp_pat
     assert not record.exists()
 
 
-def test_weight_average_specs_are_the_decisive_baseline_and_pir_runs_with_the_average(tmp_path):
-    from pirlib.config import load_config, to_dict
+@pytest.mark.parametrize("name", ["weight-average", "learning-rate"])
+def test_lever_specs_are_the_decisive_baseline_and_pir_runs_with_the_lever(tmp_path, name):
+    from pirlib.config import apply_overrides, load_config, to_dict
     from pirlib.tutorial.runs import plan_runs
-    from pirlib.tutorial.studies import (
-        DECISIVE_SEEDS,
-        WEIGHT_AVERAGE_DECAY,
-        WEIGHT_AVERAGE_VARIANTS,
-        decisive_specs,
-        weight_average_specs,
-    )
+    from pirlib.tutorial.studies import DECISIVE_SEEDS, LEVER_VARIANTS, LEVERS, decisive_specs, lever_specs
 
     main = plan_runs(load_config(None, ["train.epochs=4"]), tmp_path / "main", {"baseline": [0], "pir": [0]}, 2)
     finish_with_two_evaluations(main, tmp_path / "main")
-    specs = weight_average_specs(tmp_path / "main", tmp_path / "studies" / "weight-average")
+    specs = lever_specs(tmp_path / "main", tmp_path / "studies" / name, LEVERS[name])
     assert sorted((s.variant, s.seed) for s in specs) == sorted(
-        (v, seed) for v in WEIGHT_AVERAGE_VARIANTS for seed in DECISIVE_SEEDS
+        (v, seed) for v in LEVER_VARIANTS for seed in DECISIVE_SEEDS
     )
     decisive = {(s.variant, s.seed): s for wave in decisive_specs(tmp_path / "main", tmp_path / "studies" / "decisive")
                 for s in wave}  # fmt: skip
     for spec in specs:
-        assert spec.out_dir == tmp_path / "studies" / "weight-average" / f"{spec.variant}_seed{spec.seed}"
-        assert spec.config.train.weight_average_decay == WEIGHT_AVERAGE_DECAY
-        twin = decisive[(spec.variant, spec.seed)]  # the same run but the average: paired by seed
-        expected = to_dict(twin.config)
-        expected["train"]["weight_average_decay"] = WEIGHT_AVERAGE_DECAY
-        assert to_dict(spec.config) == expected and spec.evaluations == twin.evaluations
+        assert spec.out_dir == tmp_path / "studies" / name / f"{spec.variant}_seed{spec.seed}"
+        twin = decisive[(spec.variant, spec.seed)]  # the same run but the lever: paired by seed
+        assert to_dict(spec.config) != to_dict(twin.config)
+        expected = apply_overrides(twin.config, [*LEVERS[name], f"name={spec.variant}_seed{spec.seed}"])
+        assert to_dict(spec.config) == to_dict(expected) and spec.evaluations == twin.evaluations
 
 
-def test_weight_average_table_pairs_by_seed_and_judges_the_spread():
-    from pirlib.tutorial.study_summaries import weight_average_table
+def test_the_levers_change_one_setting_each():
+    from pirlib.config import load_config, to_dict
+    from pirlib.tutorial.studies import LEVERS, STUDIES
+
+    tiny = PROFILE  # the profile of notebook 03's default runs, which the levers change
+    default = to_dict(load_config(tiny))
+    assert load_config(tiny, LEVERS["weight-average"]).train.weight_average_decay == 0.995
+    assert load_config(tiny, LEVERS["learning-rate"]).train.learning_rate == default["train"]["learning_rate"] / 2
+    for overrides in LEVERS.values():
+        changed = to_dict(load_config(tiny, overrides))
+        assert sum(changed["train"][k] != v for k, v in default["train"].items()) == 1 and len(overrides) == 1
+    assert set(LEVERS) <= set(STUDIES)
+
+
+def test_lever_table_pairs_by_seed_and_judges_the_spread():
+    from pirlib.tutorial.study_summaries import lever_table
 
     shared = [10.0, 14.0, 11.0, 15.0, 12.0, 13.0, 9.0, 16.0]  # seed effects of the runs without the average
     without = {"baseline": shared, "pir": [v + 3.0 + 0.1 * (s % 2) for s, v in enumerate(shared)]}
@@ -479,18 +488,19 @@ def test_weight_average_table_pairs_by_seed_and_judges_the_spread():
         "baseline": [12.5 + (v - 12.5) / 2 for v in shared],
         "pir": [15.5 + (v - 12.5) / 2 + 0.01 * s for s, v in enumerate(shared)],
     }
-    record = {"runs": _runs(averaged), "without_average": _runs(without),
-              "design": {"decay": 0.995, "variants": ["baseline", "pir"]}}  # fmt: skip
-    table = weight_average_table(record)
+    design = {"overrides": ["train.weight_average_decay=0.995"], "variants": ["baseline", "pir"]}
+    record = {"runs": _runs(averaged), "without": _runs(without), "design": design}
+    table = lever_table(record)
+    assert table.index.name == "test mR with train.weight_average_decay=0.995"
     baseline = table.loc["Baseline (Swin+BERT, CL)"]
     assert baseline["std ratio"] == pytest.approx(0.5) and baseline["spread"] == "reduces the spread"
     assert baseline["with − without"] == pytest.approx(0.0) and baseline["verdict"] == "no effect larger than 2"
     assert "train s with (median)" not in table  # records without training times
     for run in record["runs"].values():
         run["train_seconds"] = 300.0 if run["seed"] != 3 else 900.0  # one run slowed by other work
-    for run in record["without_average"].values():
+    for run in record["without"].values():
         run["train_seconds"] = 290.0
-    timed = weight_average_table(record).loc["Baseline (Swin+BERT, CL)"]
+    timed = lever_table(record).loc["Baseline (Swin+BERT, CL)"]
     assert (timed["train s without (median)"], timed["train s with (median)"]) == (290.0, 300.0)
     gap = table.loc["PIR (CL+AL) − Baseline (Swin+BERT, CL)"]
     assert gap["seeds"] == 8 and gap["with"].startswith("3.04 ± ") and gap["without"].startswith("3.05 ± ")

@@ -18,10 +18,11 @@ where notebook 03 reads them (and says so).
   DECISIVE_SEEDS seeds with the default runs' config and budget, the default runs reused where they exist. A seed
   fixes every shared random source (common random numbers), so comparisons are paired by seed. Trained in waves,
   the headline comparisons' variants first; `--finished-only` records the runs finished so far.
-- `weight-average`: a variance-reduction lever. The decisive study's baseline and PIR runs again with an
-  exponential moving average of the weights (`train.weight_average_decay`), which is evaluated and selected; the
-  runs without it are the decisive study's, at the same seeds (`runs/studies/decisive` beside `--out`), so its
-  effect on the seed spread and on PIR − baseline is measured seed by seed.
+- `weight-average`, `learning-rate`: variance-reduction levers (LEVERS). The decisive study's baseline and PIR runs
+  again with one setting changed: an exponential moving average of the weights (`train.weight_average_decay`),
+  which is evaluated and selected; half the learning rate. The runs without it are the decisive study's, at the same
+  seeds (`runs/studies/decisive` beside `--out`), so the lever's effect on the seed spread and on PIR − baseline is
+  measured seed by seed.
 - `test-set`: the finite test set's share of the decisive study's uncertainty. Trains nothing: for each claim, the
   mean over seeds of A − B again on BOOTSTRAP_ROUNDS resamples of the test images (the same resample for every seed
   and both models), from the decisive runs' cached test embeddings. The seed-paired interval holds the test images
@@ -42,6 +43,7 @@ where notebook 03 reads them (and says so).
     python -m pirlib.tutorial.studies test-set
     python -m pirlib.tutorial.studies noise-sweep [--finished-only]
     python -m pirlib.tutorial.studies weight-average
+    python -m pirlib.tutorial.studies learning-rate
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -295,36 +298,44 @@ def decisive(main_runs_dir: Path, out_root: Path, workers: int, finished_only: b
     return specs, {"design": design, "complete": len(specs) == sum(map(len, waves))}
 
 
-WEIGHT_AVERAGE_DECAY = 0.995  # an average over about the last 200 steps, a quarter of a default run's 846
-WEIGHT_AVERAGE_VARIANTS = ("baseline", "pir")
+# The variance-reduction levers: each its study, the decisive study's baseline and PIR runs again with these overrides
+LEVERS = {
+    # an exponential moving average of the weights over about the last 200 steps, a quarter of a default run's 846
+    "weight-average": ("train.weight_average_decay=0.995",),
+    # half the tiny profile's learning rate: smaller steps, which may carry less of the data order's noise
+    "learning-rate": ("train.learning_rate=0.0005",),
+}
+LEVER_VARIANTS = ("baseline", "pir")
 
 
-def weight_average_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
-    """The decisive study's baseline and PIR runs (every seed of DECISIVE_SEEDS) again with
-    `train.weight_average_decay=WEIGHT_AVERAGE_DECAY`, in `out_root/<variant>_seed<seed>`."""
+def lever_specs(main_runs_dir: Path, out_root: Path, overrides: Sequence[str]) -> list[RunSpec]:
+    """The decisive study's baseline and PIR runs (every seed of DECISIVE_SEEDS) again with `overrides`, in
+    `out_root/<variant>_seed<seed>`."""
     specs = []
     for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive"):
         for spec in wave:
-            if spec.variant in WEIGHT_AVERAGE_VARIANTS:
-                config = apply_overrides(spec.config, [f"train.weight_average_decay={WEIGHT_AVERAGE_DECAY}",
-                                                       f"name={spec.variant}_seed{spec.seed}"])  # fmt: skip
+            if spec.variant in LEVER_VARIANTS:
+                config = apply_overrides(spec.config, [*overrides, f"name={spec.variant}_seed{spec.seed}"])
                 specs.append(RunSpec(spec.variant, spec.seed, config, out_root / config.name, spec.evaluations))
     return specs
 
 
-def weight_average(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
-    specs = weight_average_specs(main_runs_dir, out_root)
+def lever(name: str, main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    """The lever study `name` of LEVERS: its runs, and the decisive study's finished runs of the same variants and
+    seeds without the lever (`runs/studies/decisive` beside `out_root`), to pair with them seed by seed."""
+    specs = lever_specs(main_runs_dir, out_root, LEVERS[name])
     run_many(specs, None, workers=workers)
     without = [
         spec
         for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
         for spec in wave
-        if spec.variant in WEIGHT_AVERAGE_VARIANTS and finished_run_matches(spec.config, spec.out_dir)
+        if spec.variant in LEVER_VARIANTS and finished_run_matches(spec.config, spec.out_dir)
     ]
-    design = {"decay": WEIGHT_AVERAGE_DECAY, "variants": list(WEIGHT_AVERAGE_VARIANTS), "seeds": list(DECISIVE_SEEDS)}
+    design = {"lever": name, "overrides": list(LEVERS[name]), "variants": list(LEVER_VARIANTS),
+              "seeds": list(DECISIVE_SEEDS)}  # fmt: skip
     return specs, {
         "design": design,
-        "without_average": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in without},
+        "without": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in without},
     }
 
 
@@ -464,7 +475,7 @@ STUDIES = {
     "decisive": decisive,
     "test-set": test_set,
     "noise-sweep": noise_sweep,
-    "weight-average": weight_average,
+    **{name: partial(lever, name) for name in LEVERS},
 }
 FINISHED_ONLY_STUDIES = ("decisive", "noise-sweep", "variance")  # the studies that can record a partial set of runs
 

@@ -268,16 +268,16 @@ def test_set_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFra
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"claim (A − B; {test_images} test images)")
 
 
-def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
-    """The weight average as a variance-reduction lever, over the seeds both sides have: for the baseline, PIR and
-    their per-seed difference, the test mR without and with the average (mean ± std), the ratio of the seed stds
+def lever_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
+    """A variance-reduction lever's study (`studies.LEVERS`), over the seeds both sides have: for the baseline, PIR
+    and their per-seed difference, the test mR without and with the lever (mean ± std), the ratio of the seed stds
     with its 95 % Pitman–Morgan interval (the same seeds on both sides, so the two stds are correlated) and what it
     says ("reduces the spread" when the interval lies below 1), with − without paired by seed, and each variant's
     median training seconds with and without (the lever's CPU cost; where the records hold them)."""
     baseline, pir = record["design"]["variants"]
-    with_average, without = record["runs"], record["without_average"]
-    sides = {  # label: ({seed: mR} with the average, {seed: mR} without)
-        VARIANT_LABELS[v]: (mR_by_seed(with_average, v), mR_by_seed(without, v)) for v in (baseline, pir)
+    with_lever, without = record["runs"], record["without"]
+    sides = {  # label: ({seed: mR} with the lever, {seed: mR} without)
+        VARIANT_LABELS[v]: (mR_by_seed(with_lever, v), mR_by_seed(without, v)) for v in (baseline, pir)
     }
 
     def gap(side: int) -> dict[int, float]:
@@ -288,15 +288,15 @@ def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.D
     times = {  # label: median training seconds (with, without): robust to a run slowed by other work on the machine
         VARIANT_LABELS[v]: tuple(
             float(np.median([run["train_seconds"] for run in runs.values() if run["variant"] == v]))
-            for runs in (with_average, without)
+            for runs in (with_lever, without)
         )
         for v in (baseline, pir)
-        if all("train_seconds" in run for run in [*with_average.values(), *without.values()])
+        if all("train_seconds" in run for run in [*with_lever.values(), *without.values()])
     }
     rows = {}
-    for label, (averaged, plain) in sides.items():
-        seeds = sorted(set(averaged) & set(plain))
-        a, b = [averaged[s] for s in seeds], [plain[s] for s in seeds]
+    for label, (changed, plain) in sides.items():
+        seeds = sorted(set(changed) & set(plain))
+        a, b = [changed[s] for s in seeds], [plain[s] for s in seeds]
         row = {"seeds": len(seeds), "without": format_mean_std(b), "with": format_mean_std(a)}
         if label in times:
             row |= {"train s without (median)": times[label][1], "train s with (median)": times[label][0]}
@@ -304,12 +304,12 @@ def weight_average_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.D
             ratio, low, high = paired_std_ratio_interval(a, b)
             spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
             row |= {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
-        evidence = paired_evidence(averaged, plain, margin)
+        evidence = paired_evidence(changed, plain, margin)
         row |= {"with − without": evidence["difference"], "95% CI low": evidence["95% CI low"],
                 "95% CI high": evidence["95% CI high"], "verdict": evidence["verdict"]}  # fmt: skip
         rows[label] = row
-    decay = record["design"]["decay"]
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"test mR, weight average (decay {decay:g})")
+    lever = ", ".join(record["design"]["overrides"])
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"test mR with {lever}")
 
 
 NOISE_GAPS = (("pir", "baseline"), ("pir", "baseline_prior_fusion"))
@@ -425,6 +425,7 @@ STUDY_FILES = {
     "test-set": "test_set.json",
     "noise-sweep": "noise_sweep.json",
     "weight-average": "weight_average.json",
+    "learning-rate": "learning_rate.json",
 }
 
 
@@ -447,7 +448,7 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
         "# Recorded studies\n\n"
         "Written by `pirlib.tutorial.study_summaries.write_summary` from the records in this folder (do not edit by "
         "hand). Each study varies the default runs of notebook 03 and is trained by the same code. Differences carry "
-        "95 % t-intervals: paired by seed in the decisive study, the weight-average study and within each level of the "
+        "95 % t-intervals: paired by seed in the decisive study, the lever studies and within each level of the "
         "noise sweep, whose variants share every random source at one seed (common random numbers); Welch over seeds "
         "for the noise sweep's change between two levels (each level trains on its own data) and in the 3-seed "
         "studies (plateau, prior quality, ablations). A difference is claimed only when its interval excludes zero.\n"
@@ -471,8 +472,8 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             trend = noise_trend(record)
             parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
                          + ("\n" + markdown_table(trend) if len(trend) else ""))  # fmt: skip
-        elif name == "weight-average":
-            parts.append(markdown_table(weight_average_table(record)))
+        elif name in ("weight-average", "learning-rate"):
+            parts.append(markdown_table(lever_table(record)))
         elif name == "test-set":
             parts.append(markdown_table(test_set_table(record)))
         elif name == "decisive":
