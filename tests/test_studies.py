@@ -211,7 +211,14 @@ def test_variance_table_separates_the_sources():
     assert table.loc["PIR (CL+AL)", "data"] == pytest.approx(2.0 * 1.2909944)  # std of 0, 2, 4, 6
     assert table.loc["PIR (CL+AL)", "init"] == 0.0
     assert table.loc["PIR − baseline (paired)", "data"] == 0.0  # both move together: pairing removes it
-    assert table.loc["Baseline (Swin+BERT, CL)", "all sources (default seeds)"] == pytest.approx(2.0)
+    assert table.loc["Baseline (Swin+BERT, CL)", "all sources (3 seeds)"] == pytest.approx(2.0)
+    record_with_decisive = {
+        **record,
+        "all_sources": _runs({"baseline": [10.0, 12.0, 14.0, 16.0], "pir": [11.0, 14.0, 15.0, 16.0]}),
+    }
+    everything = variance_table(record_with_decisive)["all sources (4 seeds)"]  # the decisive runs, when recorded
+    assert everything["Baseline (Swin+BERT, CL)"] == pytest.approx(np.std([10, 12, 14, 16], ddof=1))
+    assert everything["PIR − baseline (paired)"] == pytest.approx(np.std([1, 2, 1, 0], ddof=1))
     assert table.loc["Baseline (Swin+BERT, CL)", "test set (bootstrap)"] == 0.5
     assert variance_precision(record) == (
         "Each source's std comes from 4 seeds: its 95 % interval (chi-square, normal seeds) runs from 0.57× to 3.73× "

@@ -254,8 +254,12 @@ def variance(main_runs_dir: Path, out_root: Path, workers: int, finished_only: b
     specs = train_waves(waves, workers, finished_only)
     default_runs = [run for runs in read_manifest(main_runs_dir / "manifest.json").values() for run in runs]
     design = {"sources": list(VARIANCE_WAVES), "seeds": [0, *VARIANCE_SEEDS], "variants": list(VARIANCE_VARIANTS)}
-    return specs, {"design": design, "test_set_bootstrap_std": test_set_bootstrap(default_runs),
-                   "complete": len(specs) == sum(map(len, waves))}  # fmt: skip
+    return specs, {
+        "design": design,
+        "test_set_bootstrap_std": test_set_bootstrap(default_runs),
+        "all_sources": finished_decisive_runs(main_runs_dir, out_root, VARIANCE_VARIANTS),
+        "complete": len(specs) == sum(map(len, waves)),
+    }
 
 
 DECISIVE_WAVES = (
@@ -288,6 +292,17 @@ def decisive_specs(main_runs_dir: Path, out_root: Path) -> list[list[RunSpec]]:
                 wave.append(RunSpec(variant, seed, config, out_dir, evaluations))
         waves.append(wave)
     return waves
+
+
+def finished_decisive_runs(main_runs_dir: Path, out_root: Path, variants: Sequence[str]) -> dict[str, dict]:
+    """{run name: record} of the decisive study's finished runs of `variants` (`runs/studies/decisive` beside
+    `out_root`; the default runs where it reuses them)."""
+    return {
+        spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed)
+        for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
+        for spec in wave
+        if spec.variant in variants and finished_run_matches(spec.config, spec.out_dir)
+    }
 
 
 def decisive(main_runs_dir: Path, out_root: Path, workers: int, finished_only: bool = False) -> tuple[list, dict]:
@@ -325,18 +340,9 @@ def lever(name: str, main_runs_dir: Path, out_root: Path, workers: int) -> tuple
     seeds without the lever (`runs/studies/decisive` beside `out_root`), to pair with them seed by seed."""
     specs = lever_specs(main_runs_dir, out_root, LEVERS[name])
     run_many(specs, None, workers=workers)
-    without = [
-        spec
-        for wave in decisive_specs(main_runs_dir, out_root.parent / "decisive")
-        for spec in wave
-        if spec.variant in LEVER_VARIANTS and finished_run_matches(spec.config, spec.out_dir)
-    ]
     design = {"lever": name, "overrides": list(LEVERS[name]), "variants": list(LEVER_VARIANTS),
               "seeds": list(DECISIVE_SEEDS)}  # fmt: skip
-    return specs, {
-        "design": design,
-        "without": {spec.out_dir.name: run_record(spec.out_dir, spec.variant, spec.seed) for spec in without},
-    }
+    return specs, {"design": design, "without": finished_decisive_runs(main_runs_dir, out_root, LEVER_VARIANTS)}
 
 
 NOISE_LEVELS = (0.0, 0.5, 1.0, 2.0)  # SynthRS semantic noise: none, the default, twice, four times the default

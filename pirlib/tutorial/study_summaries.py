@@ -149,9 +149,10 @@ def ablation_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def variance_table(record: dict) -> pd.DataFrame:
     """Seed standard deviation of test mR per random source (that source's seed varied alone, the default seed-0
-    run included), for every source at once (the default runs' seeds), and of the finite test set (bootstrap); for
-    PIR − baseline too, paired by seed (the two runs of a pair share every random source but the varied one). A
-    source with unfinished runs (a partial record) shows NaN."""
+    run included), for every source at once (the decisive study's seeds where the record holds them, else the
+    default runs'), and of the finite test set (bootstrap); for PIR − baseline too, paired by seed (the two runs of
+    a pair share every random source but the varied one). A source with unfinished runs (a partial record) shows
+    NaN."""
     design, runs, default = record["design"], record["runs"], record["default_runs"]
 
     def seed0(variant: str) -> float:
@@ -170,15 +171,18 @@ def variance_table(record: dict) -> pd.DataFrame:
             np.subtract(source_values("pir", source), source_values("baseline", source)))),
     ):  # fmt: skip
         rows[label] = {source: float(np.std(values_of(source), ddof=1)) for source in design["sources"]}
+    everything = record.get("all_sources") or default  # every source varied at once: the decisive runs, if any
+    pir, baseline = mR_by_seed(everything, "pir"), mR_by_seed(everything, "baseline")
+    column = f"all sources ({len(pir)} seeds)"
     for variant in design["variants"]:
         label = VARIANT_LABELS.get(variant, variant)
-        rows[label]["all sources (default seeds)"] = mean_std(_test_mR(default, variant))[1]
+        rows[label][column] = mean_std(list(mR_by_seed(everything, variant).values()))[1]
         spread = [
             value for name, value in record["test_set_bootstrap_std"].items() if default[name]["variant"] == variant
         ]
         rows[label]["test set (bootstrap)"] = float(np.mean(spread))
-    pir, baseline = (_test_mR(default, variant) for variant in ("pir", "baseline"))
-    rows["PIR − baseline (paired)"]["all sources (default seeds)"] = mean_std(list(np.subtract(pir, baseline)))[1]
+    gaps = [pir[seed] - baseline[seed] for seed in pir.keys() & baseline]
+    rows["PIR − baseline (paired)"][column] = mean_std(gaps)[1]
     rows["PIR − baseline (paired)"]["test set (bootstrap)"] = float("nan")
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("std of test mR (mR points)")
 
