@@ -72,8 +72,8 @@ def paired_difference_interval(
 
 def std_interval_factors(values: int, confidence: float = 0.95) -> tuple[float, float]:
     """(low, high): a sample standard deviation s of `values` normal values puts the true one in [low × s, high × s]
-    at `confidence` (chi-square with values − 1 degrees of freedom): how far apart two seed stds from few seeds must
-    be before they tell two sources apart."""
+    at `confidence` (chi-square with values − 1 degrees of freedom): how little a seed std from few seeds pins
+    down."""
     from scipy import stats
 
     if values < 2:
