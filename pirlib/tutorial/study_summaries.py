@@ -155,14 +155,11 @@ def variance_table(record: dict) -> pd.DataFrame:
     NaN."""
     design, runs, default = record["design"], record["runs"], record["default_runs"]
 
-    def seed0(variant: str) -> float:
-        return next(run["test"]["mR"] for run in default.values() if run["variant"] == variant and run["seed"] == 0)
-
     def source_values(variant: str, source: str) -> list[float]:
         """The test mR of every seed of `source` (seed 0: the default run); NaNs while any is unfinished."""
-        by_seed = {run["seed"]: run["test"]["mR"] for name, run in runs.items()
-                   if run["variant"] == variant and name.startswith(f"{variant}_{source}")}  # fmt: skip
-        return [seed0(variant)] + [by_seed.get(seed, float("nan")) for seed in design["seeds"][1:]]
+        varied = {name: run for name, run in runs.items() if name.startswith(f"{variant}_{source}")}
+        by_seed = {0: mR_by_seed(default, variant)[0], **mR_by_seed(varied, variant)}
+        return [by_seed.get(seed, float("nan")) for seed in design["seeds"]]
 
     rows = {}
     for label, values_of in (
@@ -476,7 +473,7 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             trend = noise_trend(record)
             parts.append(_partial(record) + markdown_table(noise_sweep_table(record))
                          + ("\n" + markdown_table(trend) if len(trend) else ""))  # fmt: skip
-        elif name in ("weight-average", "learning-rate"):
+        elif "lever" in record.get("design", {}):  # a lever study of `studies.LEVERS`
             parts.append(markdown_table(lever_table(record)))
         elif name == "test-set":
             parts.append(markdown_table(test_set_table(record)))
