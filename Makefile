@@ -71,6 +71,7 @@ reference: setup
 studies: setup
 	$(BIN)/python -m pirlib.tutorial.studies decisive
 	$(BIN)/python -m pirlib.tutorial.studies test-set
+	$(BIN)/python -m pirlib.tutorial.studies test-galleries
 	$(BIN)/python -m pirlib.tutorial.studies noise-sweep
 	$(BIN)/python -m pirlib.tutorial.studies plateau
 	$(BIN)/python -m pirlib.tutorial.studies prior-quality

@@ -16,6 +16,7 @@ from pirlib.tutorial.runs import (
     VARIANTS,
     PriorSpec,
     RunSpec,
+    embedding_seconds,
     evaluation_steps,
     finished_run_matches,
     load_history,
@@ -118,6 +119,13 @@ def test_staged_run_is_loaded_not_retrained(synthrs, tmp_path):
     assert image.shape == (16, 32) and text.shape == (80, 32)
     again = load_test_embeddings(spec.out_dir)
     assert torch.equal(again[0], image) and torch.equal(again[1], text)
+    cache = tmp_path / "galleries" / "run.safetensors"  # the same dataset named explicitly, cached elsewhere
+    named = load_test_embeddings(spec.out_dir, data_root=synthrs, cache=cache)
+    assert torch.allclose(named[0], image, atol=1e-6) and torch.allclose(named[1], text, atol=1e-6)
+    assert embedding_seconds(cache) > 0 and embedding_seconds(spec.out_dir / "test_embeddings.safetensors") > 0
+    stamp = cache.stat().st_mtime_ns
+    load_test_embeddings(spec.out_dir, data_root=synthrs, cache=cache)
+    assert cache.stat().st_mtime_ns == stamp  # read back, not recomputed
 
 
 @pytest.mark.slow

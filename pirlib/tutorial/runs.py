@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,28 +206,50 @@ def prior_or_load(spec: PriorSpec) -> dict:
     return metrics
 
 
-def load_test_embeddings(run_dir: str | os.PathLike, device: str = "cpu"):
+def load_test_embeddings(
+    run_dir: str | os.PathLike,
+    device: str = "cpu",
+    data_root: str | os.PathLike | None = None,
+    cache: str | os.PathLike | None = None,
+):
     """(image embeddings [n_images, D], caption embeddings [n_captions, D]) of the run's selected checkpoint on the
-    test split, cached in run_dir/test_embeddings.safetensors next to the checkpoint's SHA-256."""
+    test split of its own dataset or of `data_root`, cached in `cache` (default run_dir/test_embeddings.safetensors)
+    next to the checkpoint's SHA-256 (and the dataset index's, for `data_root`) and the seconds the embedding took
+    (`embedding_seconds`)."""
     from safetensors.torch import load_file, save_file
 
+    from pirlib.data.format import INDEX_FILE
     from pirlib.evaluation import embed_retrieval_set, find_checkpoint, load_for_evaluation
 
-    run_dir = Path(run_dir)
-    path = run_dir / EMBEDDINGS_FILE
-    checkpoint_sha = file_sha256(find_checkpoint(run_dir) / "model.safetensors")
+    path = Path(cache) if cache is not None else Path(run_dir) / EMBEDDINGS_FILE
+    identity = {"checkpoint_sha256": file_sha256(find_checkpoint(run_dir) / "model.safetensors")}
+    if data_root is not None:
+        identity["data_index_sha256"] = file_sha256(Path(data_root) / INDEX_FILE)
     if path.is_file():
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as handle:
-            if (handle.metadata() or {}).get("checkpoint_sha256") == checkpoint_sha:
-                tensors = load_file(str(path))
-                return tensors["image"], tensors["text"]
-    model, config, tokenizer, dataset, _ = load_for_evaluation(run_dir, None, "test", device)
+            metadata = handle.metadata() or {}
+        if all(metadata.get(key) == value for key, value in identity.items()):
+            tensors = load_file(str(path))
+            return tensors["image"], tensors["text"]
+    start = time.perf_counter()
+    model, config, tokenizer, dataset, _ = load_for_evaluation(run_dir, data_root, "test", device)
     image, text = embed_retrieval_set(model, dataset, tokenizer, config, device)
-    metadata = {"checkpoint_sha256": checkpoint_sha}
+    metadata = {**identity, "seconds": f"{time.perf_counter() - start:.3f}"}
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: save_file({"image": image, "text": text}, tmp, metadata=metadata))
     return image, text
+
+
+def embedding_seconds(cache: str | os.PathLike) -> float | None:
+    """The seconds `load_test_embeddings` took to make the embeddings cached in `cache` (model loading included), or
+    None for a cache written without them."""
+    from safetensors import safe_open
+
+    with safe_open(str(cache), "pt") as handle:
+        seconds = (handle.metadata() or {}).get("seconds")
+    return None if seconds is None else float(seconds)
 
 
 def load_history(run_dir: str | os.PathLike) -> pd.DataFrame:

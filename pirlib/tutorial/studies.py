@@ -28,6 +28,9 @@ where notebook 03 reads them (and says so).
   and both models), from the decisive runs' cached test embeddings. The seed-paired interval holds the test images
   fixed; this says how much a claim about SynthRS images in general would move with another draw of test images,
   which more seeds cannot reduce and a larger test split can.
+- `test-galleries`: the lever "a larger test split", without training: the decisive study's runs scored on
+  TEST_GALLERIES galleries of fresh SynthRS test images (the same generator and training images), each of the
+  default split's size, mR averaged over the galleries (`pirlib.tutorial.galleries`).
 - `noise-sweep`: the baseline, PIR and the fusion control at NOISE_SEEDS seeds on SynthRS at each semantic-noise
   level of NOISE_LEVELS. Each level other than the default run's gets its own retrieval set and scene corpus (the
   same settings but the noise) and its own scene prior, pretrained as the default prior was; the default level reuses
@@ -41,6 +44,7 @@ where notebook 03 reads them (and says so).
     python -m pirlib.tutorial.studies variance [--finished-only]
     python -m pirlib.tutorial.studies decisive [--finished-only]
     python -m pirlib.tutorial.studies test-set
+    python -m pirlib.tutorial.studies test-galleries
     python -m pirlib.tutorial.studies noise-sweep [--finished-only]
     python -m pirlib.tutorial.studies weight-average
     python -m pirlib.tutorial.studies learning-rate
@@ -409,38 +413,100 @@ class StudyInputError(ValueError):
     """A study cannot start from what is on disk: (what is wrong, what to do)."""
 
 
-def test_set(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
-    """The decisive study's finished runs, and for each claim of DECISIVE_CLAIMS with two or more shared seeds the
-    bootstrap over test images of its mean difference over seeds (`variance.bootstrap_mean_difference`): std and
-    2.5 / 97.5 percentiles. Trains nothing."""
-    from pirlib.data import RetrievalDataset, load_index
-    from pirlib.tutorial.runs import load_test_embeddings
-    from pirlib.tutorial.study_summaries import DECISIVE_CLAIMS
-    from pirlib.tutorial.variance import bootstrap_mean_difference, hits_by_image
-
+def finished_decisive_specs(main_runs_dir: Path, out_root: Path) -> list[RunSpec]:
+    """The decisive study's finished runs (`runs/studies/decisive` beside `out_root`); refused when there is none."""
     decisive_dir = out_root.parent / "decisive"
     specs = [spec for wave in decisive_specs(main_runs_dir, decisive_dir) for spec in wave
              if finished_run_matches(spec.config, spec.out_dir)]  # fmt: skip
     if not specs:
         raise StudyInputError(f"no finished run of the decisive study ({decisive_dir})",
                               "run `python -m pirlib.tutorial.studies decisive` first")  # fmt: skip
-    runs = {(spec.variant, spec.seed): spec.out_dir for spec in specs}
+    return specs
+
+
+def claim_bootstraps(hits: dict[tuple[str, int], list[tuple]]) -> dict[str, dict]:
+    """For each claim of DECISIVE_CLAIMS with two or more shared seeds, the bootstrap over test images of its mean
+    difference over seeds, averaged over galleries: std and 2.5 / 97.5 percentiles. `hits`: per (variant, seed), the
+    `hits_by_image` of each gallery; each gallery is resampled on its own (`variance.bootstrap_mean_difference`, the
+    gallery's index as the seed of its draws)."""
+    from pirlib.tutorial.study_summaries import DECISIVE_CLAIMS
+    from pirlib.tutorial.variance import bootstrap_mean_difference
+
+    bootstrap = {}
+    for claim, a, b in DECISIVE_CLAIMS:
+        seeds = sorted(seed for variant, seed in hits if variant == a and (b, seed) in hits)
+        if len(seeds) < 2:
+            continue
+        galleries = len(hits[a, seeds[0]])
+        draws = np.mean([bootstrap_mean_difference([(hits[a, s][g], hits[b, s][g]) for s in seeds],
+                                                   rounds=BOOTSTRAP_ROUNDS, seed=g)
+                         for g in range(galleries)], axis=0)  # fmt: skip
+        low, high = np.percentile(draws, [2.5, 97.5])
+        bootstrap[claim] = {"seeds": seeds, "std": float(draws.std(ddof=1)), "low": float(low), "high": float(high)}
+    return bootstrap
+
+
+def test_set(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    """The decisive study's finished runs, and for each claim of DECISIVE_CLAIMS with two or more shared seeds the
+    bootstrap over test images of its mean difference over seeds (`claim_bootstraps`). Trains nothing."""
+    specs = finished_decisive_specs(main_runs_dir, out_root)
+    test, hits = split_hits(specs)
+    design = {"rounds": BOOTSTRAP_ROUNDS, "test_images": len(test.img2txt), "test_captions": len(test.captions)}
+    return specs, {"design": design, "bootstrap": claim_bootstraps(hits)}
+
+
+def split_hits(specs: Sequence[RunSpec]):
+    """(the runs' test split, {(variant, seed): [its `hits_by_image` on that split]}), from the cached embeddings."""
+    from pirlib.data import RetrievalDataset, load_index
+    from pirlib.tutorial.runs import load_test_embeddings
+    from pirlib.tutorial.variance import hits_by_image
+
     index = load_index(specs[0].config.data.root)
     test = RetrievalDataset(index, index.split_ids("test"), transform=None)
     hits = {}
-    for key, run in runs.items():
-        image, text = load_test_embeddings(run)  # [n_images, D], [n_captions, D]
-        hits[key] = hits_by_image(image @ text.T, test.img2txt, test.txt2img)
-    bootstrap = {}
-    for claim, a, b in DECISIVE_CLAIMS:
-        seeds = sorted(seed for variant, seed in runs if variant == a and (b, seed) in runs)
-        if len(seeds) < 2:
-            continue
-        draws = bootstrap_mean_difference([(hits[a, s], hits[b, s]) for s in seeds], rounds=BOOTSTRAP_ROUNDS)
-        low, high = np.percentile(draws, [2.5, 97.5])
-        bootstrap[claim] = {"seeds": seeds, "std": float(draws.std(ddof=1)), "low": float(low), "high": float(high)}
-    design = {"rounds": BOOTSTRAP_ROUNDS, "test_images": len(test.img2txt), "test_captions": len(test.captions)}
-    return specs, {"design": design, "bootstrap": bootstrap}
+    for spec in specs:
+        image, text = load_test_embeddings(spec.out_dir)  # [n_images, D], [n_captions, D]
+        hits[spec.variant, spec.seed] = [hits_by_image(image @ text.T, test.img2txt, test.txt2img)]
+    return test, hits
+
+
+TEST_GALLERIES = 6  # fresh galleries of the default split's size: 1,800 images, about where the test-set study puts
+# the test set's part of the headline's uncertainty equal to the 8 seeds' part
+
+
+def test_galleries(main_runs_dir: Path, out_root: Path, workers: int) -> tuple[list[RunSpec], dict]:
+    """The lever "a larger test split", measured without training: the decisive study's finished runs scored on
+    TEST_GALLERIES galleries of fresh SynthRS test images (`galleries.gallery_dataset`, the same training images;
+    in `out_root/synthrs`), each gallery of the default split's size: each run's mR per gallery, the seconds its
+    embedding took, and each claim's bootstrap over the galleries' test images (`claim_bootstraps`; beside it the same
+    over the default split, as the `test-set` study computes it). The embeddings are kept in
+    `out_root/<run>.safetensors`, so the study resumes where it stopped."""
+    import torch
+
+    from pirlib.data import RetrievalDataset, load_index
+    from pirlib.tutorial.galleries import GalleryDataError, gallery_dataset, gallery_hits, gallery_mR
+    from pirlib.tutorial.runs import embedding_seconds, load_test_embeddings
+
+    specs = finished_decisive_specs(main_runs_dir, out_root)
+    try:
+        data = gallery_dataset(Path(specs[0].config.data.root), out_root / "synthrs", TEST_GALLERIES)
+    except GalleryDataError as error:
+        raise StudyInputError(str(error), "delete that folder and run the study again") from error
+    index = load_index(data)
+    test = RetrievalDataset(index, index.split_ids("test"), transform=None)
+    torch.set_num_threads(workers)
+    hits, mR, seconds = {}, {}, {}
+    for spec in specs:
+        cache = out_root / f"{spec.out_dir.name}.safetensors"
+        image, text = load_test_embeddings(spec.out_dir, data_root=data, cache=cache)
+        hits[spec.variant, spec.seed] = gallery_hits(image, text, test, TEST_GALLERIES)
+        mR[spec.out_dir.name] = [gallery_mR(gallery) for gallery in hits[spec.variant, spec.seed]]
+        seconds[spec.out_dir.name] = embedding_seconds(cache)
+    design = {"galleries": TEST_GALLERIES, "gallery_images": len(test.img2txt) // TEST_GALLERIES,
+              "test_captions": len(test.captions), "rounds": BOOTSTRAP_ROUNDS, "threads": workers}  # fmt: skip
+    split_bootstrap = claim_bootstraps(split_hits(specs)[1])
+    return specs, {"design": design, "gallery_mR": mR, "embedding_seconds": seconds,
+                   "bootstrap": claim_bootstraps(hits), "split_bootstrap": split_bootstrap}  # fmt: skip
 
 
 def endpoints_first(levels: Sequence[float]) -> list[float]:
@@ -480,6 +546,7 @@ STUDIES = {
     "variance": variance,
     "decisive": decisive,
     "test-set": test_set,
+    "test-galleries": test_galleries,
     "noise-sweep": noise_sweep,
     **{name: partial(lever, name) for name in LEVERS},
 }

@@ -269,6 +269,79 @@ def test_set_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFra
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"claim (A − B; {test_images} test images)")
 
 
+def _by_variant_and_seed(runs: dict, values: dict[str, float]) -> dict[str, dict[int, float]]:
+    """{variant: {seed: value}} from `values` keyed by run name, the runs' variant and seed taken from `runs`."""
+    table: dict[str, dict[int, float]] = {}
+    for name, run in runs.items():
+        table.setdefault(run["variant"], {})[run["seed"]] = values[name]
+    return table
+
+
+def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The lever "a larger test split" (`studies.test_galleries`). First, per claim of the study's bootstrap, on the
+    default split and on the fresh galleries (mR averaged over them): the mean over seeds of A − B, its seed standard
+    error (test images fixed, paired), its test-set standard deviation (seeds fixed) and the 95 % half-width with both
+    sources (normal, the two in quadrature, as `test_set_table`); then the interval and verdict on the galleries with
+    both sources. Second, per variant and for PIR − baseline: the seed std of test mR on the default split and on the
+    galleries, their ratio with its Pitman–Morgan 95 % interval (the same runs measured twice), and each variant's
+    median embedding seconds per gallery (the lever's CPU cost, model loading included)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(0.975)
+    design, runs = record["design"], record["runs"]
+    fresh_images = design["galleries"] * design["gallery_images"]
+    sources = {  # label: ({variant: {seed: test mR}}, bootstrap per claim)
+        f"{design['gallery_images']} test images": (
+            _by_variant_and_seed(runs, {name: run["test"]["mR"] for name, run in runs.items()}),
+            record["split_bootstrap"],
+        ),
+        f"{fresh_images} fresh images": (
+            _by_variant_and_seed(runs, {name: float(np.mean(mR)) for name, mR in record["gallery_mR"].items()}),
+            record["bootstrap"],
+        ),
+    }
+    rows = {}
+    for claim, boot in record["bootstrap"].items():
+        a, b = next((a, b) for name, a, b in DECISIVE_CLAIMS if name == claim)
+        row = {"seeds": len(boot["seeds"])}
+        for label, (mR, bootstrap) in sources.items():
+            mean, spread = mean_std([mR[a][seed] - mR[b][seed] for seed in boot["seeds"]])
+            seed_error, test_std = spread / np.sqrt(len(boot["seeds"])), bootstrap[claim]["std"]
+            half = z * float(np.hypot(seed_error, test_std))
+            row |= {f"difference, {label}": mean, f"seed s.e., {label}": seed_error,
+                    f"test-set s.d., {label}": test_std, f"half-width, both sources, {label}": half}  # fmt: skip
+        low, high = mean - half, mean + half  # the last source: the fresh galleries
+        row |= {
+            "95% CI low, fresh": low,
+            "95% CI high, fresh": high,
+            "verdict, fresh": claim_verdict(low, high, margin),
+        }
+        rows[claim] = row
+    claims = pd.DataFrame.from_dict(rows, orient="index").rename_axis("claim (A − B), both sources")
+
+    (split, _), (fresh, _) = sources.values()
+    sides = {VARIANT_LABELS.get(v, v): (v, split[v], fresh[v]) for v in split}
+    gaps = [
+        {s: mR["pir"][s] - mR["baseline"][s] for s in set(mR["pir"]) & set(mR["baseline"])} for mR in (split, fresh)
+    ]
+    sides[f"{VARIANT_LABELS['pir']} − {VARIANT_LABELS['baseline']}"] = (None, *gaps)
+    spreads = {}
+    for label, (variant, on_split, on_fresh) in sides.items():
+        seeds = sorted(set(on_split) & set(on_fresh))
+        default, galleries = [on_split[s] for s in seeds], [on_fresh[s] for s in seeds]
+        row = {"seeds": len(seeds), "split": format_mean_std(default), "galleries": format_mean_std(galleries)}
+        if len(seeds) >= 3:
+            ratio, low, high = paired_std_ratio_interval(galleries, default)
+            spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
+            row |= {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
+        seconds = [record["embedding_seconds"][name] for name, run in runs.items() if run["variant"] == variant]
+        if seconds and None not in seconds:
+            row["embedding s per gallery (median)"] = float(np.median(seconds)) / design["galleries"]
+        spreads[label] = row
+    title = f"test mR: {design['gallery_images']} test images (split) against {fresh_images} fresh ones (galleries)"
+    return claims, pd.DataFrame.from_dict(spreads, orient="index").rename_axis(title)
+
+
 def lever_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
     """A variance-reduction lever's study (`studies.LEVERS`), over the seeds both sides have: for the baseline, PIR
     and their per-seed difference, the test mR without and with the lever (mean ± std), the ratio of the seed stds
@@ -424,6 +497,7 @@ STUDY_FILES = {
     "variance": "variance.json",
     "decisive": "decisive.json",
     "test-set": "test_set.json",
+    "test-galleries": "test_galleries.json",
     "noise-sweep": "noise_sweep.json",
     "weight-average": "weight_average.json",
     "learning-rate": "learning_rate.json",
@@ -477,6 +551,9 @@ def write_summary(studies_dir: str | os.PathLike) -> Path:
             parts.append(markdown_table(lever_table(record)))
         elif name == "test-set":
             parts.append(markdown_table(test_set_table(record)))
+        elif name == "test-galleries":
+            claims, spreads = test_galleries_tables(record)
+            parts.append(markdown_table(claims) + "\n" + markdown_table(spreads))
         elif name == "decisive":
             metrics, comparisons = decisive_tables(record)
             parts.append(_partial(record) + markdown_table(metrics) + "\n"
