@@ -269,6 +269,14 @@ def test_set_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFra
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"claim (A − B; {test_images} test images)")
 
 
+def std_ratio_row(changed: list[float], plain: list[float]) -> dict:
+    """The seed std of `changed` over that of `plain` (the same seeds), its Pitman–Morgan 95 % interval and what it
+    says: "reduces the spread" when the interval lies below 1, "widens the spread" above 1, else "cannot decide"."""
+    ratio, low, high = paired_std_ratio_interval(changed, plain)
+    spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
+    return {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
+
+
 def _by_variant_and_seed(runs: dict, values: dict[str, float]) -> dict[str, dict[int, float]]:
     """{variant: {seed: value}} from `values` keyed by run name, the runs' variant and seed taken from `runs`."""
     table: dict[str, dict[int, float]] = {}
@@ -310,7 +318,7 @@ def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tup
             half = z * float(np.hypot(seed_error, test_std))
             row |= {f"difference, {label}": mean, f"seed s.e., {label}": seed_error,
                     f"test-set s.d., {label}": test_std, f"half-width, both sources, {label}": half}  # fmt: skip
-        low, high = mean - half, mean + half  # the last source: the fresh galleries
+        low, high = mean - half, mean + half  # on the fresh galleries, the last of `sources`
         row |= {
             "95% CI low, fresh": low,
             "95% CI high, fresh": high,
@@ -331,9 +339,7 @@ def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tup
         default, galleries = [on_split[s] for s in seeds], [on_fresh[s] for s in seeds]
         row = {"seeds": len(seeds), "split": format_mean_std(default), "galleries": format_mean_std(galleries)}
         if len(seeds) >= 3:
-            ratio, low, high = paired_std_ratio_interval(galleries, default)
-            spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
-            row |= {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
+            row |= std_ratio_row(galleries, default)
         seconds = [record["embedding_seconds"][name] for name, run in runs.items() if run["variant"] == variant]
         if seconds and None not in seconds:
             row["embedding s per gallery (median)"] = float(np.median(seconds)) / design["galleries"]
@@ -375,9 +381,7 @@ def lever_table(record: dict, margin: float = NO_EFFECT_MARGIN) -> pd.DataFrame:
         if label in times:
             row |= {"train s without (median)": times[label][1], "train s with (median)": times[label][0]}
         if len(seeds) >= 3:
-            ratio, low, high = paired_std_ratio_interval(a, b)
-            spread = "reduces the spread" if high < 1 else "widens the spread" if low > 1 else "cannot decide"
-            row |= {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
+            row |= std_ratio_row(a, b)
         evidence = paired_evidence(changed, plain, margin)
         row |= {"with − without": evidence["difference"], "95% CI low": evidence["95% CI low"],
                 "95% CI high": evidence["95% CI high"], "verdict": evidence["verdict"]}  # fmt: skip
