@@ -208,3 +208,21 @@ def test_claims_table_gives_the_interval_with_the_test_set_beside_the_seed_paire
     without = claims.claims_table(claims.run_metrics(manifest), None, neighbours=None)
     column = list(without[f"{claims.WITH_TEST_SET}: difference [95% CI]"])
     assert column.count(claims.NOT_RECORDED) == len(DECISIVE_CLAIMS) and set(column) == {claims.NOT_RECORDED, "–"}
+
+
+def test_claims_table_gives_the_verdict_on_fresh_test_images(manifest):
+    record = decisive_record()
+    claim = "PIR beats the contrastive baseline"
+    record["design"] = {"galleries": 2, "gallery_images": 300}
+    record["gallery_mR"] = {name: [run["test"]["mR"] + 0.5] * 2 for name, run in record["runs"].items()}
+    record["embedding_seconds"] = {name: 10.0 for name in record["runs"]}
+    record["bootstrap"] = {claim: {"seeds": [0, 1, 2, 3], "std": 0.1}}  # fresh galleries: little test-set noise
+    record["split_bootstrap"] = {claim: {"seeds": [0, 1, 2, 3], "std": 2.0}}
+    table = claims.claims_table(claims.run_metrics(manifest), decisive_record(), galleries_record=record)
+    pir = table.xs(claim, level="claim").iloc[0]
+    assert pir[f"{claims.ON_FRESH_IMAGES}: verdict"] == "supports"  # per-seed gaps 2, 2.5, 2, 2: s.e. 0.125
+    assert pir[f"{claims.ON_FRESH_IMAGES}: difference [95% CI]"] == "+2.12 [+1.81, +2.44]"
+    fusion = table.xs("VIR adds more than scene knowledge (PIR against the fusion control)", level="claim").iloc[0]
+    assert fusion[f"{claims.ON_FRESH_IMAGES}: difference [95% CI]"] == claims.NOT_RECORDED
+    without = claims.claims_table(claims.run_metrics(manifest), None)
+    assert set(without[f"{claims.ON_FRESH_IMAGES}: difference [95% CI]"]) == {claims.NOT_RECORDED, "–"}

@@ -32,6 +32,7 @@ from pirlib.tutorial.study_summaries import (
     NO_EFFECT_MARGIN,
     decisive_tables,
     noise_trend,
+    test_galleries_tables,
     test_set_table,
 )
 
@@ -226,6 +227,23 @@ def recorded_evidence(record: Mapping | None) -> dict[str, dict | str]:
 
 
 WITH_TEST_SET = "recorded, test images resampled too"  # the column group of `test_set_evidence`
+ON_FRESH_IMAGES = "recorded, fresh test images"  # the column group of `fresh_images_evidence`
+
+
+def _interval_columns(table: pd.DataFrame, group: str, columns: tuple[str, str, str, str]) -> dict[str, dict]:
+    """{claim of DECISIVE_CLAIMS: the `group`'s two columns, its difference [95% CI] and its verdict} from `table`,
+    whose (difference, low, high, verdict) columns are `columns`; "not recorded" for a claim it does not hold."""
+    difference, low, high, verdict = columns
+    evidence = {}
+    for claim, _, _ in DECISIVE_CLAIMS:
+        if claim not in table.index:
+            evidence[claim] = {f"{group}: difference [95% CI]": NOT_RECORDED, f"{group}: verdict": "–"}
+            continue
+        row = table.loc[claim]
+        interval = {"difference": row[difference], "95% CI low": row[low], "95% CI high": row[high]}
+        evidence[claim] = {f"{group}: difference [95% CI]": _interval_text(interval, 2),
+                           f"{group}: verdict": row[verdict]}  # fmt: skip
+    return evidence
 
 
 def test_set_evidence(record: Mapping | None) -> dict[str, dict[str, str]]:
@@ -233,17 +251,21 @@ def test_set_evidence(record: Mapping | None) -> dict[str, dict[str, str]]:
     decisive study's difference with a 95 % interval that counts the finite test set as well as the seeds, and its
     verdict; "not recorded" without a record or for a claim it does not hold."""
     table = test_set_table(dict(record)) if record is not None else pd.DataFrame()
-    columns = {}
-    for claim, _, _ in DECISIVE_CLAIMS:
-        if claim not in table.index:
-            columns[claim] = {f"{WITH_TEST_SET}: difference [95% CI]": NOT_RECORDED, f"{WITH_TEST_SET}: verdict": "–"}
-            continue
-        row = table.loc[claim]
-        interval = {"difference": row["difference"], "95% CI low": row["95% CI low, both sources"],
-                    "95% CI high": row["95% CI high, both sources"]}  # fmt: skip
-        columns[claim] = {f"{WITH_TEST_SET}: difference [95% CI]": _interval_text(interval, 2),
-                          f"{WITH_TEST_SET}: verdict": row["verdict, both sources"]}  # fmt: skip
-    return columns
+    both = ("difference", "95% CI low, both sources", "95% CI high, both sources", "verdict, both sources")
+    return _interval_columns(table, WITH_TEST_SET, both)
+
+
+def fresh_images_evidence(record: Mapping | None) -> dict[str, dict[str, str]]:
+    """{claim of DECISIVE_CLAIMS: its two columns} from the test-galleries study (`study_summaries.
+    test_galleries_tables`): the decisive study's runs on fresh SynthRS test images, mR averaged over galleries of
+    the default split's size, the 95 % interval counting the seeds and those test images, and its verdict; "not
+    recorded" without a record or for a claim it does not hold."""
+    table, difference = pd.DataFrame(), "difference"
+    if record is not None:
+        table = test_galleries_tables(dict(record))[0]
+        difference = f"difference, {record['design']['galleries'] * record['design']['gallery_images']} fresh images"
+    fresh = (difference, "95% CI low, fresh", "95% CI high, fresh", "verdict, fresh")
+    return _interval_columns(table, ON_FRESH_IMAGES, fresh)
 
 
 PREMISE_CLAIMS = {  # noise_trend's gaps: the premise's claim and its evidence
@@ -337,6 +359,7 @@ def claims_table(
     vir: tuple[SeedMetrics, SeedMetrics] | None = None,
     noise_record: Mapping | None = None,
     test_set_record: Mapping | None = None,
+    galleries_record: Mapping | None = None,
 ) -> pd.DataFrame:
     """The closing table: for each claim of the paper, the main job's evidence (`main`: {variant: {seed: metrics}},
     paired by seed) beside the recorded decisive study's (`record`, or None: "not recorded").
@@ -346,8 +369,10 @@ def claims_table(
     given (the main job only), with `vir` = (trained, untrained) the mechanism rows of `mechanism_evidence`, and the
     premise's rows from the recorded noise sweep (`noise_record`, or None: "not recorded"; `premise_evidence`).
     The retrieval claims also get the test-set study's interval (`test_set_record`; `test_set_evidence`), which
-    counts the finite test set as well as the seeds; the other rows have "–" there."""
+    counts the finite test set as well as the seeds, and the test-galleries study's (`galleries_record`;
+    `fresh_images_evidence`), the same runs on fresh test images; the other rows have "–" there."""
     recorded, with_test_set = recorded_evidence(record), test_set_evidence(test_set_record)
+    on_fresh_images = fresh_images_evidence(galleries_record)
     mR = {variant: {seed: metrics["mR"] for seed, metrics in runs.items()} for variant, runs in main.items()}
     rows = {}
     for comparison in retrieval_claims():
@@ -357,7 +382,9 @@ def claims_table(
         else:
             this_run = NOT_TRAINED
         rows[(comparison.claim, comparison.evidence)] = (
-            _row(this_run, recorded[comparison.claim], comparison.digits) | with_test_set[comparison.claim]
+            _row(this_run, recorded[comparison.claim], comparison.digits)
+            | with_test_set[comparison.claim]
+            | on_fresh_images[comparison.claim]
         )
     for comparison in subspace_claims(neighbours) if neighbours is not None else []:
         table = comparison_table(main, [comparison])
