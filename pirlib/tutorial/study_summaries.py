@@ -277,14 +277,6 @@ def std_ratio_row(changed: list[float], plain: list[float]) -> dict:
     return {"std ratio": ratio, "ratio CI low": low, "ratio CI high": high, "spread": spread}
 
 
-def _by_variant_and_seed(runs: dict, values: dict[str, float]) -> dict[str, dict[int, float]]:
-    """{variant: {seed: value}} from `values` keyed by run name, the runs' variant and seed taken from `runs`."""
-    table: dict[str, dict[int, float]] = {}
-    for name, run in runs.items():
-        table.setdefault(run["variant"], {})[run["seed"]] = values[name]
-    return table
-
-
 def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The lever "a larger test split" (`studies.test_galleries`). First, per claim of the study's bootstrap, on the
     default split and on the fresh galleries (mR averaged over them): the mean over seeds of A − B, its seed standard
@@ -298,27 +290,27 @@ def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tup
     z = stats.norm.ppf(0.975)
     design, runs = record["design"], record["runs"]
     fresh_images = design["galleries"] * design["gallery_images"]
+    fresh_runs = {
+        name: {**run, "test": {"mR": float(np.mean(record["gallery_mR"][name]))}} for name, run in runs.items()
+    }
+    variants = dict.fromkeys(run["variant"] for run in runs.values())
+    split, fresh = ({v: mR_by_seed(scored, v) for v in variants} for scored in (runs, fresh_runs))
     sources = {  # label: ({variant: {seed: test mR}}, bootstrap per claim)
-        f"{design['gallery_images']} test images": (
-            _by_variant_and_seed(runs, {name: run["test"]["mR"] for name, run in runs.items()}),
-            record["split_bootstrap"],
-        ),
-        f"{fresh_images} fresh images": (
-            _by_variant_and_seed(runs, {name: float(np.mean(mR)) for name, mR in record["gallery_mR"].items()}),
-            record["bootstrap"],
-        ),
+        f"{design['gallery_images']} test images": (split, record["split_bootstrap"]),
+        f"{fresh_images} fresh images": (fresh, record["bootstrap"]),
     }
     rows = {}
     for claim, boot in record["bootstrap"].items():
         a, b = next((a, b) for name, a, b in DECISIVE_CLAIMS if name == claim)
-        row = {"seeds": len(boot["seeds"])}
+        row, intervals = {"seeds": len(boot["seeds"])}, {}
         for label, (mR, bootstrap) in sources.items():
             mean, spread = mean_std([mR[a][seed] - mR[b][seed] for seed in boot["seeds"]])
             seed_error, test_std = spread / np.sqrt(len(boot["seeds"])), bootstrap[claim]["std"]
             half = z * float(np.hypot(seed_error, test_std))
+            intervals[label] = (mean - half, mean + half)
             row |= {f"difference, {label}": mean, f"seed s.e., {label}": seed_error,
                     f"test-set s.d., {label}": test_std, f"half-width, both sources, {label}": half}  # fmt: skip
-        low, high = mean - half, mean + half  # on the fresh galleries, the last of `sources`
+        low, high = intervals[f"{fresh_images} fresh images"]
         row |= {
             "95% CI low, fresh": low,
             "95% CI high, fresh": high,
@@ -327,7 +319,6 @@ def test_galleries_tables(record: dict, margin: float = NO_EFFECT_MARGIN) -> tup
         rows[claim] = row
     claims = pd.DataFrame.from_dict(rows, orient="index").rename_axis("claim (A − B), both sources")
 
-    (split, _), (fresh, _) = sources.values()
     sides = {VARIANT_LABELS.get(v, v): (v, split[v], fresh[v]) for v in split}
     gaps = [
         {s: mR["pir"][s] - mR["baseline"][s] for s in set(mR["pir"]) & set(mR["baseline"])} for mR in (split, fresh)
